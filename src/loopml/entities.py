@@ -1,0 +1,181 @@
+"""The domain entities: frozen dataclasses with no I/O.
+
+Stores return new entity objects on every call; an entity never changes after it is returned
+(a later write produces a new object on the next read). Times are integer milliseconds since the
+Unix epoch, as in most trackers, so they survive JSON and every database without rounding.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "ArtifactInfo",
+    "Environment",
+    "Metric",
+    "Page",
+    "Param",
+    "Project",
+    "Run",
+    "RunStatus",
+    "Tag",
+    "now_ms",
+]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def now_ms() -> int:
+    """The current time in integer milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is in its life: running, then exactly one of finished, failed or killed."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    KILLED = "killed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the run has ended."""
+        return self is not RunStatus.RUNNING
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """A namespace for runs (and later datasets and models), and the unit of permission."""
+
+    project_id: str
+    name: str
+    description: str = ""
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric: a float ``value`` at ``step`` and ``timestamp`` (ms).
+
+    ``value`` may be NaN or +/-inf; stores keep them faithfully.
+    """
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A run input, logged once. Values are stored as strings."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A mutable label on a run. Keys starting with ``loopml.`` are reserved for loopml."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactInfo:
+    """A file logged to a run: its path inside the run, its sha256 (the blob address), its size."""
+
+    path: str
+    sha256: str
+    size: int
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """Where a run ran: code version, interpreter, platform, installed packages, command, seed."""
+
+    python_version: str = ""
+    platform: str = ""
+    git_commit: str | None = None
+    git_dirty: bool | None = None
+    command: tuple[str, ...] = ()
+    packages: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (the form stores keep)."""
+        return {
+            "python_version": self.python_version,
+            "platform": self.platform,
+            "git_commit": self.git_commit,
+            "git_dirty": self.git_dirty,
+            "command": list(self.command),
+            "packages": dict(sorted(self.packages.items())),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Environment:
+        """Rebuild an environment from :meth:`to_dict` output."""
+        return cls(
+            python_version=str(data.get("python_version", "")),
+            platform=str(data.get("platform", "")),
+            git_commit=data.get("git_commit"),
+            git_dirty=data.get("git_dirty"),
+            command=tuple(data.get("command", ())),
+            packages=MappingProxyType(dict(data.get("packages", {}))),
+            seed=data.get("seed"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One execution: a training job, a tuning trial, a pipeline step, an evaluation.
+
+    ``metrics`` holds the latest value of each metric (the point with the highest step, then the
+    latest timestamp); the full series is ``Store.get_metric_history``.
+    """
+
+    run_id: str
+    project_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None = None
+    parent_run_id: str | None = None
+    user: str = ""
+    heartbeat_at: int | None = None
+    params: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    metrics: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    tags: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    environment_id: str | None = None
+
+    @property
+    def duration_ms(self) -> int | None:
+        """Wall time from start to end, or None while running."""
+        return None if self.end_time is None else self.end_time - self.start_time
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of search results and the token for the next (None on the last page)."""
+
+    items: tuple[Any, ...]
+    next_page_token: str | None = None
+
+    def __iter__(self) -> Any:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)

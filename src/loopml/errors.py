@@ -1,0 +1,231 @@
+"""The loopml error tree.
+
+Every error loopml raises on purpose is a :class:`LoopError`. Each one names the object and its id,
+carries a ``code`` that maps to an HTTP status (and back, so an error survives a round trip through
+``loopml server``), and ends with what to do next::
+
+    LoopError                        500  INTERNAL_ERROR
+    ├── InvalidArgument              400  INVALID_ARGUMENT     bad input: a wrong type, an empty or
+    │   ├── InvalidFilter            400  INVALID_FILTER         huge name, a malformed filter string,
+    │   └── UnsafePath               400  UNSAFE_PATH            a path that leaves its root
+    ├── NotFound                     404  NOT_FOUND
+    │   ├── ProjectNotFound          404  PROJECT_NOT_FOUND
+    │   ├── RunNotFound              404  RUN_NOT_FOUND
+    │   └── ArtifactNotFound         404  ARTIFACT_NOT_FOUND
+    ├── AlreadyExists                409  ALREADY_EXISTS
+    ├── Conflict                     409  CONFLICT             the write contradicts what is stored
+    │   ├── ParamConflict            409  PARAM_CONFLICT         (a param re-logged with another
+    │   └── RunNotActive             409  RUN_NOT_ACTIVE         value, a write to an ended run)
+    ├── NoActiveRun                  400  NO_ACTIVE_RUN        a fluent call outside ``start_run()``
+    ├── StoreError                   503  STORE_ERROR          the backend failed (I/O, connection)
+    │   ├── SchemaVersionError       503  SCHEMA_VERSION         the database schema is older or
+    │   └── ArtifactCorrupted        500  ARTIFACT_CORRUPTED     newer than this loopml; a blob's
+    │                                                            hash does not match its address
+    └── MissingExtra                 500  MISSING_EXTRA        an optional dependency is not installed
+
+Errors are plain exceptions: ``raise RunNotFound(run_id) from exc``. :func:`from_code` rebuilds the
+right class from a code and a message (what a REST client does with an error body).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "ArtifactCorrupted",
+    "ArtifactNotFound",
+    "Conflict",
+    "InvalidArgument",
+    "InvalidFilter",
+    "LoopError",
+    "MissingExtra",
+    "NoActiveRun",
+    "NotFound",
+    "ParamConflict",
+    "ProjectNotFound",
+    "RunNotActive",
+    "RunNotFound",
+    "SchemaVersionError",
+    "StoreError",
+    "UnsafePath",
+    "from_code",
+    "http_status",
+]
+
+
+class LoopError(Exception):
+    """The root of every error loopml raises on purpose.
+
+    Attributes:
+        code: a stable, machine-readable code (``RUN_NOT_FOUND``), the same over HTTP.
+        http_status: the HTTP status this error maps to.
+        message: the human message: what is wrong, with the object and its id, and what to do.
+    """
+
+    code: ClassVar[str] = "INTERNAL_ERROR"
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON body a server sends for this error."""
+        return {"error_code": self.code, "message": self.message}
+
+
+class InvalidArgument(LoopError, ValueError):
+    """An argument is malformed: a wrong type, an empty or over-long name, a bad value."""
+
+    code = "INVALID_ARGUMENT"
+    http_status = 400
+
+
+class InvalidFilter(InvalidArgument):
+    """A search filter or order-by string does not parse."""
+
+    code = "INVALID_FILTER"
+
+
+class UnsafePath(InvalidArgument):
+    """A path would leave its root: ``..``, an absolute path, an encoded traversal, a symlink out."""
+
+    code = "UNSAFE_PATH"
+
+
+class NotFound(LoopError, LookupError):
+    """An object does not exist."""
+
+    code = "NOT_FOUND"
+    http_status = 404
+
+
+class ProjectNotFound(NotFound):
+    """A project does not exist."""
+
+    code = "PROJECT_NOT_FOUND"
+
+    def __init__(self, project: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"project {project!r} does not exist; list projects with `loopml projects list` "
+            "or create it with `loopml projects create NAME`"
+        )
+        self.project = project
+
+
+class RunNotFound(NotFound):
+    """A run does not exist."""
+
+    code = "RUN_NOT_FOUND"
+
+    def __init__(self, run_id: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"run {run_id!r} does not exist; list runs with `loopml runs list` "
+            "(was it deleted, or is the tracking URI another store?)"
+        )
+        self.run_id = run_id
+
+
+class ArtifactNotFound(NotFound):
+    """An artifact path (or a blob) does not exist."""
+
+    code = "ARTIFACT_NOT_FOUND"
+
+
+class AlreadyExists(LoopError):
+    """An object with this name or id already exists."""
+
+    code = "ALREADY_EXISTS"
+    http_status = 409
+
+
+class Conflict(LoopError):
+    """A write contradicts what is already stored."""
+
+    code = "CONFLICT"
+    http_status = 409
+
+
+class ParamConflict(Conflict):
+    """A param was logged again with a different value. Params are immutable once logged."""
+
+    code = "PARAM_CONFLICT"
+
+
+class RunNotActive(Conflict):
+    """A write to a run that has ended (finished, failed or killed)."""
+
+    code = "RUN_NOT_ACTIVE"
+
+
+class NoActiveRun(LoopError):
+    """A fluent call (``loopml.log_metric``) was made with no active run in this context."""
+
+    code = "NO_ACTIVE_RUN"
+    http_status = 400
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or "there is no active run in this thread or context; wrap the code in "
+            "`with loopml.start_run():`, or pass a run id to `loopml.Client` methods "
+            "(new threads start with no active run: use contextvars.copy_context() to share it)"
+        )
+
+
+class StoreError(LoopError):
+    """The storage backend failed: an I/O error, a lost connection, a corrupt file."""
+
+    code = "STORE_ERROR"
+    http_status = 503
+
+
+class SchemaVersionError(StoreError):
+    """The database schema is older or newer than this version of loopml understands."""
+
+    code = "SCHEMA_VERSION"
+
+
+class ArtifactCorrupted(StoreError):
+    """A blob's content does not match its sha256 address: the artifact store was tampered with."""
+
+    code = "ARTIFACT_CORRUPTED"
+    http_status = 500
+
+
+class MissingExtra(LoopError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    code = "MISSING_EXTRA"
+    http_status = 500
+
+
+def _all_subclasses(cls: type[LoopError]) -> list[type[LoopError]]:
+    out = [cls]
+    for sub in cls.__subclasses__():
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def http_status(code: str) -> int:
+    """The HTTP status for an error code (500 for an unknown code)."""
+    for cls in _all_subclasses(LoopError):
+        if cls.code == code:
+            return cls.http_status
+    return 500
+
+
+def from_code(code: str, message: str) -> LoopError:
+    """Rebuild the error class for ``code`` with ``message`` (the client side of a REST call)."""
+    for cls in _all_subclasses(LoopError):
+        if cls.code == code:
+            err = LoopError.__new__(cls)
+            LoopError.__init__(err, message)
+            return err
+    return LoopError(message)
