@@ -8,16 +8,22 @@ Unix epoch, as in most trackers, so they survive JSON and every database without
 from __future__ import annotations
 
 import enum
+import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
 __all__ = [
     "ArtifactInfo",
     "Environment",
     "Metric",
+    "MetricHistory",
     "Page",
     "Param",
     "Project",
@@ -73,6 +79,90 @@ class Metric:
     value: float
     step: int = 0
     timestamp: int = 0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MetricHistory(Sequence[Metric]):
+    """Every point of one metric, in order (step, then timestamp, then logging order).
+
+    Columnar: ``steps`` and ``timestamps`` are read-only int64 numpy arrays and ``values`` a
+    float64 one, ready to plot. It is also a sequence of :class:`Metric` (built on access), so
+    ``for m in history`` and ``history[-1]`` work as with a list.
+    """
+
+    key: str
+    steps: np.ndarray[Any, Any]
+    timestamps: np.ndarray[Any, Any]
+    values: np.ndarray[Any, Any]
+
+    @classmethod
+    def from_arrays(
+        cls, key: str, steps: Any, timestamps: Any, values: Any, *, sort: bool = True
+    ) -> MetricHistory:
+        """Build a history from array-likes (in logging order); sorts stably unless told not to."""
+        import numpy as np
+
+        s = np.asarray(steps, dtype=np.int64)
+        t = np.asarray(timestamps, dtype=np.int64)
+        v = np.asarray(values, dtype=np.float64)
+        if sort and len(s) > 1:
+            ordered = bool(np.all((s[1:] > s[:-1]) | ((s[1:] == s[:-1]) & (t[1:] >= t[:-1]))))
+            if not ordered:
+                idx = np.lexsort((t, s))  # stable: equal (step, ts) keep logging order
+                s, t, v = s[idx], t[idx], v[idx]
+        for arr in (s, t, v):
+            arr.flags.writeable = False
+        return cls(key, s, t, v)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    @overload
+    def __getitem__(self, index: int) -> Metric: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Metric]: ...
+
+    def __getitem__(self, index: int | slice) -> Metric | list[Metric]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return Metric(
+            self.key,
+            float(self.values[index]),
+            int(self.steps[index]),
+            int(self.timestamps[index]),
+        )
+
+    def __iter__(self) -> Iterator[Metric]:
+        key = self.key
+        for v, s, t in zip(self.values.tolist(), self.steps.tolist(), self.timestamps.tolist()):
+            yield Metric(key, v, s, t)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or len(other) != len(self):
+            return False
+        return all(
+            isinstance(b, Metric)
+            and a.key == b.key
+            and a.step == b.step
+            and a.timestamp == b.timestamp
+            and (a.value == b.value or (math.isnan(a.value) and math.isnan(b.value)))
+            for a, b in zip(self, other)
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"MetricHistory(key={self.key!r}, points={len(self)})"
+
+    def to_pandas(self) -> pd.DataFrame:
+        """A DataFrame with columns step, timestamp, value (needs pandas)."""
+        from loopml._lazy import require
+
+        pd = require("pandas", "pandas", "MetricHistory.to_pandas()")
+        return pd.DataFrame(
+            {"step": self.steps, "timestamp": self.timestamps, "value": self.values}
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from loopml.entities import (
     ArtifactInfo,
     Environment,
     Metric,
+    MetricHistory,
     Page,
     Param,
     Project,
@@ -269,8 +270,11 @@ class Store(abc.ABC):
         validation.check_run_id(run_id)
         self._delete_tag(run_id, validation.check_key(key, "tag key"))
 
-    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+    def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         """Every point of one metric, ordered by step, then timestamp, then logging order.
+
+        The result is columnar (numpy arrays ``steps``, ``timestamps``, ``values``) and also a
+        sequence of :class:`Metric`; an unknown key gives an empty history.
 
         Raises:
             RunNotFound: no run has this id.
@@ -431,7 +435,7 @@ class Store(abc.ABC):
     def _delete_tag(self, run_id: str, key: str) -> None: ...
 
     @abc.abstractmethod
-    def _get_metric_history(self, run_id: str, key: str) -> list[Metric]: ...
+    def _get_metric_history(self, run_id: str, key: str) -> MetricHistory: ...
 
     @abc.abstractmethod
     def _heartbeat(self, run_ids: list[str], at: int) -> None: ...

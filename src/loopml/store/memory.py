@@ -14,6 +14,7 @@ from loopml.entities import (
     ArtifactInfo,
     Environment,
     Metric,
+    MetricHistory,
     Param,
     Project,
     Run,
@@ -175,10 +176,16 @@ class InMemoryStore(Store):
         with self._lock:
             self._state(run_id).tags.pop(key, None)
 
-    def _get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+    def _get_metric_history(self, run_id: str, key: str) -> MetricHistory:
         with self._lock:
             points = sorted(self._state(run_id).history.get(key, []), key=lambda p: p[:3])
-        return [Metric(key, value, step, ts) for step, ts, _, value in points]
+        return MetricHistory.from_arrays(
+            key,
+            [p[0] for p in points],
+            [p[1] for p in points],
+            [p[3] for p in points],
+            sort=False,
+        )
 
     def _heartbeat(self, run_ids: list[str], at: int) -> None:
         with self._lock:

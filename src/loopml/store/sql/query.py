@@ -1,0 +1,117 @@
+"""Compile the search AST (:mod:`loopml.store.search`) to bound SQLAlchemy expressions.
+
+No SQL is ever built from strings: keys and values become bound parameters. Text comparisons and
+orderings use the binary ("C") collation on PostgreSQL so that every store sorts text the same way
+(by code point, like Python and SQLite).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql.elements import ColumnElement
+
+from loopml.store import search
+from loopml.store.sql.tables import latest_metrics, params, runs, tags
+
+__all__ = ["search_statement"]
+
+_KIND_TABLE = {"metric": latest_metrics, "param": params, "tag": tags}
+
+
+def _text(col: Any, dialect: str) -> Any:
+    return sa.collate(col, "C") if dialect == "postgresql" else col
+
+
+def _apply(col: Any, cmp: search.Comparison, dialect: str) -> ColumnElement[bool]:
+    op, value = cmp.op, cmp.value
+    if op == "is not null":
+        return col.is_not(None)  # type: ignore[no-any-return]
+    if op in ("in", "not in"):
+        assert isinstance(value, tuple)
+        vals = [v for v in value if not (isinstance(v, float) and math.isnan(v))]
+        if not vals:
+            return sa.false() if op == "in" else col.is_not(None)  # type: ignore[no-any-return]
+        expr = col.in_(vals) if op == "in" else col.not_in(vals)
+        return expr  # type: ignore[no-any-return]
+    if isinstance(value, float) and math.isnan(value):
+        return sa.false()
+    if op == "like":
+        return col.like(value)  # type: ignore[no-any-return]
+    if op == "ilike":
+        return sa.func.lower(col).like(sa.func.lower(sa.literal(value)))
+    if isinstance(value, str):
+        col = _text(col, dialect)
+    return {  # type: ignore[no-any-return]
+        "=": lambda: col == value,
+        "!=": lambda: col != value,
+        "<": lambda: col < value,
+        "<=": lambda: col <= value,
+        ">": lambda: col > value,
+        ">=": lambda: col >= value,
+    }[op]()
+
+
+def _condition(expr: search.Expr, dialect: str) -> ColumnElement[bool]:
+    if isinstance(expr, search.And):
+        return sa.and_(*(_condition(e, dialect) for e in expr.items))
+    if isinstance(expr, search.Or):
+        return sa.or_(*(_condition(e, dialect) for e in expr.items))
+    if expr.kind == "attribute":
+        col = runs.c[expr.key]
+        if expr.op == "is null":
+            return col.is_(None)
+        return _apply(col, expr, dialect)
+    table = _KIND_TABLE[expr.kind].alias()
+    present = sa.exists().where(
+        table.c.run_id == runs.c.run_id,
+        table.c.key == expr.key,
+        table.c.value.is_not(None),
+    )
+    if expr.op == "is null":
+        return ~present
+    if expr.op == "is not null":
+        return present
+    return sa.exists().where(
+        table.c.run_id == runs.c.run_id,
+        table.c.key == expr.key,
+        _apply(table.c.value, expr, dialect),
+    )
+
+
+def search_statement(
+    project_ids: tuple[str, ...] | None,
+    expr: search.Expr | None,
+    order: tuple[search.OrderBy, ...],
+    limit: int,
+    offset: int,
+    dialect: str,
+) -> sa.Select[Any]:
+    """SELECT the run rows that match, in the contract's order, one page."""
+    stmt = sa.select(runs)
+    source: Any = runs
+    order_cols: list[Any] = []
+    for ob in order:
+        if ob.kind == "attribute":
+            col = runs.c[ob.key]
+            if ATTRIBUTE_IS_TEXT[ob.key]:
+                col = _text(col, dialect)
+        else:
+            table = _KIND_TABLE[ob.kind].alias()
+            source = source.outerjoin(
+                table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == ob.key)
+            )
+            col = table.c.value if ob.kind == "metric" else _text(table.c.value, dialect)
+        order_cols.append((col.desc() if ob.descending else col.asc()).nulls_last())
+    stmt = stmt.select_from(source)
+    if project_ids is not None:
+        stmt = stmt.where(runs.c.project_id.in_(project_ids))
+    if expr is not None:
+        stmt = stmt.where(_condition(expr, dialect))
+    order_cols += [runs.c.start_time.desc(), runs.c.run_id.asc()]
+    return stmt.order_by(*order_cols).limit(limit).offset(offset)
+
+
+ATTRIBUTE_IS_TEXT = {key: kind == "text" for key, kind in search.ATTRIBUTES.items()}

@@ -1,0 +1,604 @@
+"""The SQL store: the :class:`~loopml.store.base.Store` contract on SQLite and PostgreSQL.
+
+Written with SQLAlchemy Core (no ORM objects): every write method is one transaction, batches are
+inserted with ``executemany``, and reads fetch plain rows that become frozen entities.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from loopml.entities import (
+    ArtifactInfo,
+    Environment,
+    Metric,
+    MetricHistory,
+    Param,
+    Project,
+    Run,
+    RunStatus,
+    Tag,
+)
+from loopml.errors import (
+    AlreadyExists,
+    ArtifactNotFound,
+    LoopError,
+    ParamConflict,
+    ProjectNotFound,
+    RunNotFound,
+    StoreError,
+)
+from loopml.store import search
+from loopml.store.base import FAILURE_REASON_TAG, Store, environment_id, missing_environment, new_id
+from loopml.store.sql import engine as eng
+from loopml.store.sql.query import search_statement
+from loopml.store.sql.tables import (
+    artifacts,
+    environments,
+    latest_metrics,
+    metric_chunks,
+    params,
+    projects,
+    runs,
+    tags,
+)
+
+__all__ = ["SqlStore"]
+
+_IN_CHUNK = 500  # ids per IN (...) when loading many runs
+_CHUNK_POINTS = 10_000  # metric points per stored chunk
+
+
+def _nan_to_null(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _null_to_nan(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+class SqlStore(Store):
+    """A store on SQLite (a file) or PostgreSQL, chosen by the URL.
+
+    Args:
+        uri: ``sqlite:///path/to/loopml.db`` or ``postgresql://user:pass@host:5432/db``.
+        busy_timeout: seconds a SQLite writer waits for the write lock.
+        create: create the schema in an empty database (default); with False an empty
+            database is an error.
+    """
+
+    def __init__(self, uri: str, *, busy_timeout: float = 60.0, create: bool = True) -> None:
+        self.uri = eng.mask_password(uri)
+        self._engine = eng.create_engine(uri, busy_timeout=busy_timeout)
+        self._dialect = self._engine.dialect.name
+        self._insert: Callable[..., Any] = _dialect_insert(self._dialect)
+        self._lock = threading.Lock()
+        if create:
+            eng.ensure_schema(self._engine, self.uri)
+        else:
+            with self._engine.connect() as conn:
+                eng._check(eng.current_revision(conn), self.uri)
+
+    @property
+    def engine(self) -> sa.Engine:
+        """The SQLAlchemy engine (for migrations and tests)."""
+        return self._engine
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    # --- transactions ------------------------------------------------------------------------
+
+    def _write(self, fn: Callable[[Connection], Any], *, durable: bool = False) -> Any:
+        try:
+            with eng.write_transaction(self._engine, durable=durable) as conn:
+                return fn(conn)
+        except LoopError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"write to store {self.uri!r} failed: {exc}") from exc
+
+    def _read(self, fn: Callable[[Connection], Any]) -> Any:
+        try:
+            with eng.read_transaction(self._engine) as conn:
+                return fn(conn)
+        except LoopError:
+            raise
+        except SQLAlchemyError as exc:
+            raise StoreError(f"read from store {self.uri!r} failed: {exc}") from exc
+
+    # --- projects ------------------------------------------------------------------------------
+
+    def _create_project(self, name: str, description: str, created_at: int) -> Project:
+        project = Project(new_id(), name, description, created_at)
+
+        def tx(conn: Connection) -> Project:
+            exists = conn.execute(sa.select(projects.c.name).where(projects.c.name == name)).first()
+            if exists is not None:
+                raise AlreadyExists(f"project {name!r} already exists; use it or pick another name")
+            conn.execute(
+                projects.insert().values(
+                    project_id=project.project_id,
+                    name=name,
+                    description=description,
+                    created_at=created_at,
+                )
+            )
+            return project
+
+        try:
+            return self._write(tx)  # type: ignore[no-any-return]
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError):  # a concurrent create won (PostgreSQL)
+                raise AlreadyExists(f"project {name!r} already exists") from exc
+            raise
+
+    def _get_project(self, name_or_id: str) -> Project:
+        def tx(conn: Connection) -> Project:
+            row = conn.execute(sa.select(projects).where(projects.c.name == name_or_id)).first()
+            if row is None:
+                row = conn.execute(
+                    sa.select(projects).where(projects.c.project_id == name_or_id)
+                ).first()
+            if row is None:
+                raise ProjectNotFound(name_or_id)
+            return Project(row.project_id, row.name, row.description, row.created_at)
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+    def list_projects(self) -> list[Project]:
+        def tx(conn: Connection) -> list[Project]:
+            rows = conn.execute(sa.select(projects)).all()
+            return [Project(r.project_id, r.name, r.description, r.created_at) for r in rows]
+
+        return sorted(self._read(tx), key=lambda p: p.name)
+
+    # --- runs ----------------------------------------------------------------------------------
+
+    def _create_run(
+        self,
+        run_id: str,
+        project_id: str,
+        name: str,
+        parent_run_id: str | None,
+        user: str,
+        start_time: int,
+        params_: list[Param],
+        tags_: list[Tag],
+        environment: Environment | None,
+    ) -> Run:
+        env_id = None if environment is None else environment_id(environment)
+
+        def tx(conn: Connection) -> None:
+            if (
+                conn.execute(
+                    sa.select(projects.c.project_id).where(projects.c.project_id == project_id)
+                ).first()
+                is None
+            ):
+                raise ProjectNotFound(project_id)
+            if parent_run_id is not None and not self._run_exists(conn, parent_run_id):
+                raise RunNotFound(parent_run_id, f"parent run {parent_run_id!r} does not exist")
+            if environment is not None:
+                conn.execute(
+                    self._insert(environments)
+                    .values(
+                        environment_id=env_id,
+                        data=json.dumps(environment.to_dict(), sort_keys=True),
+                        created_at=start_time,
+                    )
+                    .on_conflict_do_nothing()
+                )
+            conn.execute(
+                runs.insert().values(
+                    run_id=run_id,
+                    project_id=project_id,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=start_time,
+                    end_time=None,
+                    parent_run_id=parent_run_id,
+                    user=user,
+                    heartbeat_at=start_time,
+                    environment_id=env_id,
+                )
+            )
+            if params_:
+                conn.execute(
+                    params.insert(),
+                    [{"run_id": run_id, "key": p.key, "value": p.value} for p in params_],
+                )
+            if tags_:
+                conn.execute(
+                    tags.insert(), [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_]
+                )
+
+        self._write(tx)
+        return Run(
+            run_id=run_id,
+            project_id=project_id,
+            name=name,
+            status=RunStatus.RUNNING,
+            start_time=start_time,
+            parent_run_id=parent_run_id,
+            user=user,
+            heartbeat_at=start_time,
+            params=MappingProxyType({p.key: p.value for p in params_}),
+            tags=MappingProxyType({t.key: t.value for t in tags_}),
+            environment_id=env_id,
+        )
+
+    @staticmethod
+    def _run_exists(conn: Connection, run_id: str) -> bool:
+        return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        if not self._run_exists(conn, run_id):
+            raise RunNotFound(run_id)
+
+    def _get_run(self, run_id: str) -> Run:
+        def tx(conn: Connection) -> Run:
+            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
+            if row is None:
+                raise RunNotFound(run_id)
+            return _load_runs(conn, [row])[0]
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+    def _update_run(
+        self, run_id: str, status: RunStatus | None, end_time: int | None, name: str | None
+    ) -> Run:
+        values: dict[str, Any] = {}
+        if status is not None:
+            values["status"] = status.value
+            if not status.is_terminal:
+                values["end_time"] = None
+        if end_time is not None:
+            values["end_time"] = end_time
+        if name is not None:
+            values["name"] = name
+
+        def tx(conn: Connection) -> None:
+            if values:
+                done = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
+                if done.rowcount == 0:
+                    raise RunNotFound(run_id)
+            else:
+                self._require_run(conn, run_id)
+
+        self._write(tx)
+        return self._get_run(run_id)
+
+    def _delete_run(self, run_id: str) -> None:
+        def tx(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            for table in (metric_chunks, latest_metrics, params, tags, artifacts):
+                conn.execute(table.delete().where(table.c.run_id == run_id))
+            conn.execute(runs.delete().where(runs.c.run_id == run_id))
+
+        self._write(tx)
+
+    def _log_batch(
+        self, run_id: str, metrics_: list[Metric], params_: list[Param], tags_: list[Tag]
+    ) -> None:
+        def tx(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            if params_:
+                self._write_params(conn, run_id, params_)
+            if tags_:
+                stmt = self._insert(tags)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[tags.c.run_id, tags.c.key],
+                        set_={"value": stmt.excluded.value},
+                    ),
+                    [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_],
+                )
+            if metrics_:
+                self._write_metrics(conn, run_id, metrics_)
+
+        self._write(tx)
+
+    def _write_params(self, conn: Connection, run_id: str, params_: list[Param]) -> None:
+        wanted = {p.key: p.value for p in params_}
+
+        def check() -> dict[str, str]:
+            rows = conn.execute(
+                sa.select(params.c.key, params.c.value).where(
+                    params.c.run_id == run_id, params.c.key.in_(list(wanted))
+                )
+            ).all()
+            existing = {r.key: r.value for r in rows}
+            for key, old in existing.items():
+                if old != wanted[key]:
+                    raise ParamConflict(
+                        f"param {key!r} of run {run_id!r} is already {old!r}; it cannot become "
+                        f"{wanted[key]!r} (params are logged once: log a new run, or use a tag)"
+                    )
+            return existing
+
+        existing = check()
+        new = [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+        if new:
+            conn.execute(self._insert(params).on_conflict_do_nothing(), new)
+            if self._dialect != "sqlite":
+                check()  # another transaction may have inserted a key between check and insert
+
+    def _write_metrics(self, conn: Connection, run_id: str, metrics_: list[Metric]) -> None:
+        import numpy as np
+
+        by_key: dict[str, list[Metric]] = {}
+        for m in metrics_:
+            by_key.setdefault(m.key, []).append(m)
+        chunks = []
+        latest: dict[str, Metric] = {}
+        for key, points in by_key.items():
+            for i in range(0, len(points), _CHUNK_POINTS):
+                part = points[i : i + _CHUNK_POINTS]
+                chunks.append(
+                    {
+                        "run_id": run_id,
+                        "key": key,
+                        "count": len(part),
+                        "steps": np.fromiter((m.step for m in part), "<i8", len(part)).tobytes(),
+                        "timestamps": np.fromiter(
+                            (m.timestamp for m in part), "<i8", len(part)
+                        ).tobytes(),
+                        "values": np.fromiter((m.value for m in part), "<f8", len(part)).tobytes(),
+                    }
+                )
+            best = points[0]
+            for m in points:
+                if (m.step, m.timestamp) >= (best.step, best.timestamp):
+                    best = m
+            latest[key] = best
+        conn.execute(metric_chunks.insert(), chunks)
+        stmt = self._insert(latest_metrics)
+        t = latest_metrics
+        ex = stmt.excluded
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[t.c.run_id, t.c.key],
+                set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value},
+                where=sa.or_(
+                    ex.step > t.c.step, sa.and_(ex.step == t.c.step, ex.timestamp >= t.c.timestamp)
+                ),
+            ),
+            [
+                {
+                    "run_id": run_id,
+                    "key": m.key,
+                    "step": m.step,
+                    "timestamp": m.timestamp,
+                    "value": _nan_to_null(m.value),
+                }
+                for m in latest.values()
+            ],
+        )
+
+    def _delete_tag(self, run_id: str, key: str) -> None:
+        def tx(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            conn.execute(tags.delete().where(tags.c.run_id == run_id, tags.c.key == key))
+
+        self._write(tx)
+
+    def _get_metric_history(self, run_id: str, key: str) -> MetricHistory:
+        import numpy as np
+
+        c = metric_chunks.c
+
+        def tx(conn: Connection) -> list[Any]:
+            self._require_run(conn, run_id)
+            return conn.execute(
+                sa.select(c.steps, c.timestamps, c["values"])
+                .where(c.run_id == run_id, c.key == key)
+                .order_by(c.id)
+            ).all()
+
+        rows = self._read(tx)
+
+        def column(i: int, dtype: str) -> Any:
+            return np.concatenate([np.frombuffer(r[i], dtype) for r in rows]) if rows else []
+
+        return MetricHistory.from_arrays(key, column(0, "<i8"), column(1, "<i8"), column(2, "<f8"))
+
+    def _heartbeat(self, run_ids: list[str], at: int) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                runs.update().where(runs.c.run_id.in_(run_ids)).values(heartbeat_at=at)
+            )
+        )
+
+    def _fail_stale_runs(self, older_than: int, now: int) -> list[str]:
+        last = sa.func.coalesce(runs.c.heartbeat_at, runs.c.start_time)
+
+        def tx(conn: Connection) -> list[str]:
+            rows = conn.execute(
+                sa.select(runs.c.run_id, last.label("last")).where(
+                    runs.c.status == RunStatus.RUNNING.value, last < older_than
+                )
+            ).all()
+            for row in rows:
+                conn.execute(
+                    runs.update()
+                    .where(runs.c.run_id == row.run_id, runs.c.status == RunStatus.RUNNING.value)
+                    .values(status=RunStatus.FAILED.value, end_time=row.last)
+                )
+            if rows:
+                stmt = self._insert(tags)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=[tags.c.run_id, tags.c.key],
+                        set_={"value": stmt.excluded.value},
+                    ),
+                    [
+                        {
+                            "run_id": row.run_id,
+                            "key": FAILURE_REASON_TAG,
+                            "value": "lost heartbeat: the process stopped reporting",
+                        }
+                        for row in rows
+                    ],
+                )
+            return sorted(row.run_id for row in rows)
+
+        return self._write(tx)  # type: ignore[no-any-return]
+
+    def _search_runs(
+        self,
+        project_ids: tuple[str, ...] | None,
+        expr: search.Expr | None,
+        order: tuple[search.OrderBy, ...],
+        limit: int,
+        offset: int,
+    ) -> list[Run]:
+        stmt = search_statement(project_ids, expr, order, limit, offset, self._dialect)
+
+        def tx(conn: Connection) -> list[Run]:
+            return _load_runs(conn, conn.execute(stmt).all())
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+    def _get_environment(self, environment_id: str) -> Environment:
+        def tx(conn: Connection) -> Environment:
+            row = conn.execute(
+                sa.select(environments.c.data).where(
+                    environments.c.environment_id == environment_id
+                )
+            ).first()
+            if row is None:
+                raise missing_environment(environment_id)
+            return Environment.from_dict(json.loads(row.data))
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+    # --- artifact index --------------------------------------------------------------------------
+
+    def _log_artifacts(self, run_id: str, infos: list[ArtifactInfo]) -> None:
+        def tx(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            stmt = self._insert(artifacts)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[artifacts.c.run_id, artifacts.c.path],
+                    set_={
+                        "sha256": stmt.excluded.sha256,
+                        "size": stmt.excluded.size,
+                        "created_at": stmt.excluded.created_at,
+                    },
+                ),
+                [
+                    {
+                        "run_id": run_id,
+                        "path": i.path,
+                        "sha256": i.sha256,
+                        "size": i.size,
+                        "created_at": i.created_at,
+                    }
+                    for i in infos
+                ],
+            )
+
+        self._write(tx)
+
+    def _list_artifacts(self, run_id: str, folder: str) -> list[ArtifactInfo]:
+        def tx(conn: Connection) -> list[ArtifactInfo]:
+            self._require_run(conn, run_id)
+            stmt = sa.select(artifacts).where(artifacts.c.run_id == run_id)
+            if folder:
+                prefix = folder + "/"
+                stmt = stmt.where(
+                    sa.or_(
+                        artifacts.c.path == folder,
+                        sa.func.substr(artifacts.c.path, 1, len(prefix)) == prefix,
+                    )
+                )
+            rows = conn.execute(stmt).all()
+            return [ArtifactInfo(r.path, r.sha256, r.size, r.created_at) for r in rows]
+
+        return sorted(self._read(tx), key=lambda a: a.path)
+
+    def _get_artifact(self, run_id: str, path: str) -> ArtifactInfo:
+        def tx(conn: Connection) -> ArtifactInfo:
+            self._require_run(conn, run_id)
+            row = conn.execute(
+                sa.select(artifacts).where(artifacts.c.run_id == run_id, artifacts.c.path == path)
+            ).first()
+            if row is None:
+                raise ArtifactNotFound(
+                    f"run {run_id!r} has no artifact {path!r}; list them with "
+                    f"`loopml runs show {run_id}`"
+                )
+            return ArtifactInfo(row.path, row.sha256, row.size, row.created_at)
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+
+def _dialect_insert(dialect: str) -> Callable[..., Any]:
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        raise StoreError(f"loopml supports SQLite and PostgreSQL stores, not {dialect!r}")
+    return insert
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), _IN_CHUNK):
+        yield items[i : i + _IN_CHUNK]
+
+
+def _load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    """Turn run rows into :class:`Run` entities with their params, tags and latest metrics."""
+    if not rows:
+        return []
+    ids = [r.run_id for r in rows]
+    p: dict[str, dict[str, str]] = {i: {} for i in ids}
+    t: dict[str, dict[str, str]] = {i: {} for i in ids}
+    m: dict[str, dict[str, float]] = {i: {} for i in ids}
+    for chunk in _chunks(ids):
+        for rid, key, value in conn.execute(
+            sa.select(params.c.run_id, params.c.key, params.c.value).where(
+                params.c.run_id.in_(chunk)
+            )
+        ):
+            p[rid][key] = value
+        for rid, key, value in conn.execute(
+            sa.select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))
+        ):
+            t[rid][key] = value
+        for rid, key, value in conn.execute(
+            sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value).where(
+                latest_metrics.c.run_id.in_(chunk)
+            )
+        ):
+            m[rid][key] = _null_to_nan(value)
+    return [
+        Run(
+            run_id=r.run_id,
+            project_id=r.project_id,
+            name=r.name,
+            status=RunStatus(r.status),
+            start_time=r.start_time,
+            end_time=r.end_time,
+            parent_run_id=r.parent_run_id,
+            user=r.user,
+            heartbeat_at=r.heartbeat_at,
+            params=MappingProxyType(dict(sorted(p[r.run_id].items()))),
+            metrics=MappingProxyType(dict(sorted(m[r.run_id].items()))),
+            tags=MappingProxyType(dict(sorted(t[r.run_id].items()))),
+            environment_id=r.environment_id,
+        )
+        for r in rows
+    ]

@@ -1,0 +1,156 @@
+"""The SQL schema as SQLAlchemy Core tables. Rows never leave ``loopml.store.sql``.
+
+The Alembic migrations in ``migrations/versions`` create exactly these tables; a test checks that
+the two agree.
+
+Metric history is stored in columnar chunks: one row per (run, key, logged batch) holding packed
+little-endian int64 steps and timestamps and float64 values. Writing 1,000 points is one row and
+reading a 100,000-point history is a few dozen rows, and NaN and +/-inf keep their exact IEEE bits.
+``latest_metrics`` keeps the latest point per key for search; there NaN is stored as NULL (SQLite
+cannot store NaN, and NULL gives NaN the same "never matches a comparison" meaning everywhere).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "artifacts",
+    "environments",
+    "latest_metrics",
+    "metadata",
+    "metric_chunks",
+    "params",
+    "projects",
+    "runs",
+    "tags",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# An auto-incrementing 64-bit key; on SQLite it must be spelled INTEGER to alias the rowid.
+_ROWID = BigInteger().with_variant(Integer(), "sqlite")
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+environments = Table(
+    "environments",
+    metadata,
+    Column("environment_id", String(64), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("parent_run_id", String(32), nullable=True),
+    Column("user", String(256), nullable=False, default=""),
+    Column("heartbeat_at", BigInteger, nullable=True),
+    Column(
+        "environment_id",
+        String(64),
+        ForeignKey("environments.environment_id"),
+        nullable=True,
+    ),
+    Index(None, "project_id", "start_time"),
+    Index(None, "status", "heartbeat_at"),
+    Index(None, "parent_run_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column(
+        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column(
+        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("id", _ROWID, primary_key=True, autoincrement=True),
+    Column(
+        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False
+    ),
+    Column("key", String(250), nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("steps", LargeBinary, nullable=False),
+    Column("timestamps", LargeBinary, nullable=False),
+    Column("values", LargeBinary, nullable=False),
+    Index(None, "run_id", "key", "id"),
+)
+
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column(
+        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("key", String(250), primary_key=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("value", Float(precision=53), nullable=True),
+    Index(None, "key", "value"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column(
+        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("path", String(1024), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
