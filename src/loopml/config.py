@@ -20,6 +20,8 @@ variable                       meaning (default)
 ``LOOPML_HEARTBEAT_INTERVAL``  seconds between run heartbeats (30)
 ``LOOPML_HEARTBEAT_TIMEOUT``   seconds without heartbeat before a run counts as dead (300)
 ``LOOPML_SQLITE_BUSY_TIMEOUT`` seconds a SQLite writer waits for the lock (60)
+``LOOPML_SQLITE_SYNCHRONOUS``  ``normal``: a commit survives a crash of the process;
+                               ``full``: it also survives power loss (normal)
 ``LOOPML_CAPTURE_PACKAGES``    record installed packages with each run (true)
 ``LOOPML_S3_ENDPOINT_URL``     endpoint for S3-compatible stores (MinIO, moto) (unset)
 =============================  ===========================================================
@@ -31,6 +33,7 @@ import getpass
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +65,7 @@ class Settings(BaseSettings):
     heartbeat_interval: float = Field(default=30.0, gt=0)
     heartbeat_timeout: float = Field(default=300.0, gt=0)
     sqlite_busy_timeout: float = Field(default=60.0, ge=0)
+    sqlite_synchronous: Literal["normal", "full"] = "normal"
     capture_packages: bool = True
     s3_endpoint_url: str | None = None
 

@@ -31,6 +31,7 @@ __all__ = [
     "RunStatus",
     "Tag",
     "now_ms",
+    "runs_to_pandas",
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
@@ -261,11 +262,50 @@ class Run:
 class Page:
     """One page of search results and the token for the next (None on the last page)."""
 
-    items: tuple[Any, ...]
+    items: tuple[Run, ...]
     next_page_token: str | None = None
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[Run]:
         return iter(self.items)
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def __getitem__(self, index: int) -> Run:
+        return self.items[index]
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The runs as a DataFrame: attributes, then ``params.*``, ``metrics.*``, ``tags.*``."""
+        return runs_to_pandas(self.items)
+
+
+def runs_to_pandas(runs: Sequence[Run]) -> pd.DataFrame:
+    """Runs as a DataFrame, one row per run (needs pandas)."""
+    from loopml._lazy import require
+
+    pd = require("pandas", "pandas", "a DataFrame of runs")
+    rows = []
+    for r in runs:
+        row: dict[str, Any] = {
+            "run_id": r.run_id,
+            "name": r.name,
+            "status": r.status.value,
+            "start_time": pd.to_datetime(r.start_time, unit="ms", utc=True),
+            "end_time": None
+            if r.end_time is None
+            else pd.to_datetime(r.end_time, unit="ms", utc=True),
+            "duration_s": None if r.duration_ms is None else r.duration_ms / 1000,
+            "parent_run_id": r.parent_run_id,
+            "user": r.user,
+            "project_id": r.project_id,
+        }
+        row.update({f"params.{k}": v for k, v in r.params.items()})
+        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
+        row.update({f"tags.{k}": v for k, v in r.tags.items()})
+        rows.append(row)
+    columns = [
+        "run_id", "name", "status", "start_time", "end_time", "duration_s",
+        "parent_run_id", "user", "project_id",
+    ]
+    frame = pd.DataFrame(rows, columns=None if rows else columns)
+    return frame

@@ -62,7 +62,7 @@ def normalize_store_uri(uri: str) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def open_store(uri: str) -> Store:
+def open_store(uri: str, *, busy_timeout: float = 60.0, synchronous: str = "normal") -> Store:
     """Open the metadata store at ``uri`` (see :func:`normalize_store_uri` for the forms).
 
     A new SQLite file is created with the current schema; an existing database whose schema is
@@ -75,7 +75,7 @@ def open_store(uri: str) -> Store:
         return InMemoryStore()
     from loopml.store.sql import SqlStore
 
-    return SqlStore(canonical)
+    return SqlStore(canonical, busy_timeout=busy_timeout, synchronous=synchronous)
 
 
 def open_artifact_store(uri: str) -> ArtifactStore:

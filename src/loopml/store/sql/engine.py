@@ -58,7 +58,7 @@ def mask_password(uri: str) -> str:
         return uri
 
 
-def create_engine(uri: str, *, busy_timeout: float = 60.0) -> Engine:
+def create_engine(uri: str, *, busy_timeout: float = 60.0, synchronous: str = "normal") -> Engine:
     """An engine for ``uri`` with loopml's connection settings.
 
     Raises:
@@ -67,7 +67,7 @@ def create_engine(uri: str, *, busy_timeout: float = 60.0) -> Engine:
     url = to_sqlalchemy_url(uri)
     try:
         if url.startswith("sqlite"):
-            return _sqlite_engine(url, busy_timeout)
+            return _sqlite_engine(url, busy_timeout, synchronous)
         if url.startswith("postgresql"):
             from loopml._lazy import require
 
@@ -77,7 +77,9 @@ def create_engine(uri: str, *, busy_timeout: float = 60.0) -> Engine:
         raise StoreError(f"cannot open store {mask_password(uri)!r}: {exc}") from exc
 
 
-def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
+def _sqlite_engine(url: str, busy_timeout: float, synchronous: str) -> Engine:
+    if synchronous.lower() not in ("normal", "full"):
+        raise StoreError(f"LOOPML_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {synchronous!r}")
     path = sa.engine.make_url(url).database
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -95,19 +97,17 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         cur.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode: a commit survives a crash of the process; flush(durable=True)
-        # switches a connection to FULL for its commit, which also makes it survive power loss.
-        cur.execute("PRAGMA synchronous = NORMAL")
+        # NORMAL (the default) in WAL mode: a commit survives a crash of the process but may be
+        # lost on power loss; FULL fsyncs the WAL at every commit and survives that too.
+        cur.execute(f"PRAGMA synchronous = {synchronous.upper()}")
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA case_sensitive_like = ON")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        opts = conn.get_execution_options()
-        if opts.get("loopml_durable"):
-            conn.exec_driver_sql("PRAGMA synchronous = FULL")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if opts.get("loopml_write") else "BEGIN")
+        write = conn.get_execution_options().get("loopml_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
@@ -115,20 +115,12 @@ def _sqlite_engine(url: str, busy_timeout: float) -> Engine:
 
 
 @contextlib.contextmanager
-def write_transaction(engine: Engine, *, durable: bool = False) -> Iterator[Connection]:
+def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A write transaction; on SQLite it holds the write lock from its first statement."""
     with engine.connect() as conn:
-        conn.execution_options(loopml_write=True, loopml_durable=durable)
-        try:
-            with conn.begin():
-                yield conn
-        finally:
-            if durable and engine.dialect.name == "sqlite":
-                # On the raw connection: a statement through SQLAlchemy would open a new
-                # transaction, and the pragma must run outside one.
-                raw = conn.connection.dbapi_connection
-                if raw is not None:
-                    raw.execute("PRAGMA synchronous = NORMAL")
+        conn.execution_options(loopml_write=True)
+        with conn.begin():
+            yield conn
 
 
 @contextlib.contextmanager

@@ -72,13 +72,22 @@ class SqlStore(Store):
     Args:
         uri: ``sqlite:///path/to/loopml.db`` or ``postgresql://user:pass@host:5432/db``.
         busy_timeout: seconds a SQLite writer waits for the write lock.
+        synchronous: SQLite only: ``normal`` (a commit survives a crash of the process) or
+            ``full`` (it also survives power loss, at one fsync per commit).
         create: create the schema in an empty database (default); with False an empty
             database is an error.
     """
 
-    def __init__(self, uri: str, *, busy_timeout: float = 60.0, create: bool = True) -> None:
+    def __init__(
+        self,
+        uri: str,
+        *,
+        busy_timeout: float = 60.0,
+        synchronous: str = "normal",
+        create: bool = True,
+    ) -> None:
         self.uri = eng.mask_password(uri)
-        self._engine = eng.create_engine(uri, busy_timeout=busy_timeout)
+        self._engine = eng.create_engine(uri, busy_timeout=busy_timeout, synchronous=synchronous)
         self._dialect = self._engine.dialect.name
         self._insert: Callable[..., Any] = _dialect_insert(self._dialect)
         self._lock = threading.Lock()
@@ -98,9 +107,9 @@ class SqlStore(Store):
 
     # --- transactions ------------------------------------------------------------------------
 
-    def _write(self, fn: Callable[[Connection], Any], *, durable: bool = False) -> Any:
+    def _write(self, fn: Callable[[Connection], Any]) -> Any:
         try:
-            with eng.write_transaction(self._engine, durable=durable) as conn:
+            with eng.write_transaction(self._engine) as conn:
                 return fn(conn)
         except LoopError:
             raise
