@@ -238,7 +238,7 @@ class Client:
         self.flush(run_id)
         return self.store.get_run(run_id)
 
-    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> Run:
+    def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush the run's metrics, then set its final status (finished, failed or killed)."""
         final = RunStatus(status) if not isinstance(status, RunStatus) else status
         if not final.is_terminal:
@@ -246,11 +246,11 @@ class Client:
         if self._buffer is not None:
             self._buffer.untrack(run_id)
         self.flush(run_id)
-        return self.store.update_run(run_id, status=final)
+        self.store.update_run(run_id, status=final)
 
-    def set_run_name(self, run_id: str, name: str) -> Run:
+    def set_run_name(self, run_id: str, name: str) -> None:
         """Rename a run."""
-        return self.store.update_run(run_id, name=name)
+        self.store.update_run(run_id, name=name)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run and everything logged to it (artifact blobs shared with others stay)."""

@@ -206,8 +206,8 @@ class Store(abc.ABC):
         status: RunStatus | str | None = None,
         end_time: int | None = None,
         name: str | None = None,
-    ) -> Run:
-        """Change a run's status, end time or name and return the updated run.
+    ) -> None:
+        """Change a run's status, end time or name (read it back with :meth:`get_run`).
 
         Setting a terminal status without an ``end_time`` sets it to now; setting ``running``
         clears the end time (a resumed run).
@@ -232,7 +232,7 @@ class Store(abc.ABC):
             validation.check_int(end_time, "end_time", minimum=0)
         elif new_status is not None and new_status.is_terminal:
             end_time = now_ms()
-        return self._update_run(run_id, new_status, end_time, name)
+        self._update_run(run_id, new_status, end_time, name)
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run with its params, metrics, tags and artifact index (blobs are kept).
@@ -421,7 +421,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def _update_run(
         self, run_id: str, status: RunStatus | None, end_time: int | None, name: str | None
-    ) -> Run: ...
+    ) -> None: ...
 
     @abc.abstractmethod
     def _delete_run(self, run_id: str) -> None: ...

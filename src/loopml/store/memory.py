@@ -130,7 +130,7 @@ class InMemoryStore(Store):
 
     def _update_run(
         self, run_id: str, status: RunStatus | None, end_time: int | None, name: str | None
-    ) -> Run:
+    ) -> None:
         with self._lock:
             st = self._state(run_id)
             run = st.run
@@ -141,7 +141,6 @@ class InMemoryStore(Store):
             if name is not None:
                 run = replace(run, name=name)
             st.run = run
-            return self._snapshot(st)
 
     def _delete_run(self, run_id: str) -> None:
         with self._lock:

@@ -20,7 +20,8 @@ from loopml.errors import UnsafePath
 __all__ = ["MAX_PATH_LENGTH", "confined_join", "normalize_artifact_path"]
 
 MAX_PATH_LENGTH = 1024
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0 and C1 control characters, and the Unicode line separators str.splitlines() breaks on.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
@@ -56,13 +57,17 @@ def normalize_artifact_path(path: object) -> str:
         raise _refuse(original, "it contains NUL or control characters")
     if "\\" in path:
         raise _refuse(original, "it contains a backslash")
-    if path.startswith(("/", "~")) or _DRIVE.match(path):
+    if path.startswith("/"):
         raise _refuse(original, "it is absolute")
     parts = [p for p in path.split("/") if p not in ("", ".")]
     if any(p == ".." for p in parts):
         raise _refuse(original, "it contains '..'")
     if not parts:
         raise _refuse(original, "it is empty")
+    # Checked on the first kept segment, not the raw text: './~' and './C:' must not normalise
+    # to a home-relative or drive path.
+    if parts[0].startswith("~") or _DRIVE.match(parts[0]):
+        raise _refuse(original, "it is absolute")
     return "/".join(parts)
 
 

@@ -187,10 +187,10 @@ def start_run(
         )
     _install_hooks()
     if run_id is not None:
-        run = client.store.update_run(run_id, status=RunStatus.RUNNING)
+        client.store.update_run(run_id, status=RunStatus.RUNNING)
         if params or tags:
             client.log_batch(run_id, params=params or {}, tags=tags or {})
-            run = client.get_run(run_id)
+        run = client.get_run(run_id)
         client.buffer.track(run_id)
     else:
         parent = stack[-1] if stack else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -90,7 +89,7 @@ class SqlStore(Store):
         self._engine = eng.create_engine(uri, busy_timeout=busy_timeout, synchronous=synchronous)
         self._dialect = self._engine.dialect.name
         self._insert: Callable[..., Any] = _dialect_insert(self._dialect)
-        self._lock = threading.Lock()
+        self._known_envs: set[str] = set()  # environments this store has written
         if create:
             eng.ensure_schema(self._engine, self.uri)
         else:
@@ -187,17 +186,10 @@ class SqlStore(Store):
     ) -> Run:
         env_id = None if environment is None else environment_id(environment)
 
-        def tx(conn: Connection) -> None:
-            if (
-                conn.execute(
-                    sa.select(projects.c.project_id).where(projects.c.project_id == project_id)
-                ).first()
-                is None
-            ):
-                raise ProjectNotFound(project_id)
+        def tx(conn: Connection, insert_env: bool) -> None:
             if parent_run_id is not None and not self._run_exists(conn, parent_run_id):
                 raise RunNotFound(parent_run_id, f"parent run {parent_run_id!r} does not exist")
-            if environment is not None:
+            if environment is not None and insert_env:
                 conn.execute(
                     self._insert(environments)
                     .values(
@@ -231,7 +223,26 @@ class SqlStore(Store):
                     tags.insert(), [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_]
                 )
 
-        self._write(tx)
+        known = env_id in self._known_envs
+        try:
+            # The project is checked by its foreign key: no extra query on the happy path.
+            self._write(lambda conn: tx(conn, insert_env=not known))
+        except StoreError as exc:
+            if not isinstance(exc.__cause__, IntegrityError):
+                raise
+            exists = self._read(
+                lambda conn: conn.execute(
+                    sa.select(projects.c.project_id).where(projects.c.project_id == project_id)
+                ).first()
+            )
+            if exists is None:
+                raise ProjectNotFound(project_id) from exc
+            if not known:
+                raise
+            self._known_envs.clear()  # the database was emptied behind our back: insert it again
+            self._write(lambda conn: tx(conn, insert_env=True))
+        if env_id is not None:
+            self._known_envs.add(env_id)
         return Run(
             run_id=run_id,
             project_id=project_id,
@@ -254,6 +265,18 @@ class SqlStore(Store):
         if not self._run_exists(conn, run_id):
             raise RunNotFound(run_id)
 
+    def _for_run(self, run_id: str, tx: Callable[[Connection], None]) -> None:
+        """Run a write whose rows reference ``run_id``; a foreign-key failure on a run that does
+        not exist becomes RunNotFound (one query fewer than checking first)."""
+        try:
+            self._write(tx)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, IntegrityError) and not self._read(
+                lambda conn: self._run_exists(conn, run_id)
+            ):
+                raise RunNotFound(run_id) from exc
+            raise
+
     def _get_run(self, run_id: str) -> Run:
         def tx(conn: Connection) -> Run:
             row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
@@ -265,7 +288,7 @@ class SqlStore(Store):
 
     def _update_run(
         self, run_id: str, status: RunStatus | None, end_time: int | None, name: str | None
-    ) -> Run:
+    ) -> None:
         values: dict[str, Any] = {}
         if status is not None:
             values["status"] = status.value
@@ -285,7 +308,6 @@ class SqlStore(Store):
                 self._require_run(conn, run_id)
 
         self._write(tx)
-        return self._get_run(run_id)
 
     def _delete_run(self, run_id: str) -> None:
         def tx(conn: Connection) -> None:
@@ -300,7 +322,7 @@ class SqlStore(Store):
         self, run_id: str, metrics_: list[Metric], params_: list[Param], tags_: list[Tag]
     ) -> None:
         def tx(conn: Connection) -> None:
-            self._require_run(conn, run_id)
+            # The run is checked by the foreign keys of what is inserted (see _for_run).
             if params_:
                 self._write_params(conn, run_id, params_)
             if tags_:
@@ -315,7 +337,7 @@ class SqlStore(Store):
             if metrics_:
                 self._write_metrics(conn, run_id, metrics_)
 
-        self._write(tx)
+        self._for_run(run_id, tx)
 
     def _write_params(self, conn: Connection, run_id: str, params_: list[Param]) -> None:
         wanted = {p.key: p.value for p in params_}
@@ -495,7 +517,6 @@ class SqlStore(Store):
 
     def _log_artifacts(self, run_id: str, infos: list[ArtifactInfo]) -> None:
         def tx(conn: Connection) -> None:
-            self._require_run(conn, run_id)
             stmt = self._insert(artifacts)
             conn.execute(
                 stmt.on_conflict_do_update(
@@ -518,7 +539,7 @@ class SqlStore(Store):
                 ],
             )
 
-        self._write(tx)
+        self._for_run(run_id, tx)
 
     def _list_artifacts(self, run_id: str, folder: str) -> list[ArtifactInfo]:
         def tx(conn: Connection) -> list[ArtifactInfo]:

@@ -1,0 +1,101 @@
+"""The public surface is deliberate: these tests fail when a name becomes public by accident, and
+when ``import loopml`` starts importing heavy libraries."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import loopml
+import loopml.errors
+import loopml.tracking
+
+TOP_LEVEL = [
+    "ActiveRun",
+    "ArtifactInfo",
+    "Client",
+    "Environment",
+    "LoopError",
+    "Metric",
+    "MetricHistory",
+    "Page",
+    "Param",
+    "Project",
+    "Run",
+    "RunComparison",
+    "RunStatus",
+    "Tag",
+    "__version__",
+    "active_run",
+    "end_run",
+    "errors",
+    "flush",
+    "get_client",
+    "get_tracking_uri",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_project",
+    "set_seed",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
+
+
+def test_top_level_all_is_pinned() -> None:
+    assert loopml.__all__ == sorted(TOP_LEVEL)
+
+
+def test_every_exported_name_resolves() -> None:
+    for name in loopml.__all__:
+        assert getattr(loopml, name) is not None, name
+
+
+def test_unknown_attribute_is_an_attribute_error() -> None:
+    try:
+        loopml.no_such_thing  # type: ignore[attr-defined]  # noqa: B018
+    except AttributeError as exc:
+        assert "no_such_thing" in str(exc)
+    else:
+        raise AssertionError("expected AttributeError")
+
+
+def test_all_lists_are_sorted() -> None:
+    for module in (loopml.errors, loopml.tracking):
+        assert list(module.__all__) == sorted(module.__all__), module.__name__
+
+
+def test_import_loopml_stays_light() -> None:
+    code = (
+        "import sys, loopml\n"
+        "heavy = {'sqlalchemy', 'alembic', 'pandas', 'numpy', 'scipy', 'fastapi', 'pydantic',"
+        " 'fsspec', 'typer', 'rich'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_error_names_what_to_do() -> None:
+    from loopml.errors import LoopError, from_code, http_status
+
+    def walk(cls: type[LoopError]) -> list[type[LoopError]]:
+        return [cls, *(c for sub in cls.__subclasses__() for c in walk(sub))]
+
+    codes = [c.code for c in walk(LoopError)]
+    assert len(codes) == len(set(codes)), "error codes must be unique"
+    for cls in walk(LoopError):
+        assert 400 <= cls.http_status <= 599
+        assert http_status(cls.code) == cls.http_status
+        rebuilt = from_code(cls.code, "msg")
+        assert type(rebuilt) is cls and str(rebuilt) == "msg"
+        assert cls.__doc__, f"{cls.__name__} needs a docstring"
