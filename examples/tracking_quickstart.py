@@ -65,11 +65,16 @@ def main() -> None:
     client = loopml.get_client()
     best = client.best_run("val_accuracy", project="quickstart", filter="params.model = 'logreg'")
     assert best is not None
-    print(f"best run: {best.name} ({best.run_id[:8]}) val_accuracy={best.metrics['val_accuracy']:.3f}")
+    print(
+        f"best run: {best.name} ({best.run_id[:8]}) "
+        f"val_accuracy={best.metrics['val_accuracy']:.3f}"
+    )
 
     history = client.get_metric_history(best.run_id, "train_loss")
-    print(f"train_loss went from {history.values[0]:.3f} to {history.values[-1]:.3f} "
-          f"over {len(history)} epochs")
+    print(
+        f"train_loss went from {history.values[0]:.3f} to {history.values[-1]:.3f} "
+        f"over {len(history)} epochs"
+    )
     try:
         import matplotlib
 

@@ -106,7 +106,45 @@ _LAZY = {
     },
 }
 
-__all__ = sorted([*_LAZY, "__version__"])
+__all__ = [
+    "ActiveRun",
+    "ArtifactInfo",
+    "Client",
+    "Environment",
+    "LoopError",
+    "Metric",
+    "MetricHistory",
+    "Page",
+    "Param",
+    "Project",
+    "Run",
+    "RunComparison",
+    "RunStatus",
+    "Tag",
+    "__version__",
+    "active_run",
+    "end_run",
+    "errors",
+    "flush",
+    "get_client",
+    "get_tracking_uri",
+    "log_artifact",
+    "log_artifacts",
+    "log_dict",
+    "log_figure",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_project",
+    "set_seed",
+    "set_tag",
+    "set_tags",
+    "set_tracking_uri",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -70,7 +70,8 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = None
 
     def resolved_home(self, *, start: Path | None = None) -> Path:
-        """The ``.loopml`` folder: ``LOOPML_HOME``, else the nearest one upward, else ``./.loopml``."""
+        """The ``.loopml`` folder: ``LOOPML_HOME``, else the nearest one upward, else
+        ``./.loopml``."""
         if self.home is not None:
             return self.home.expanduser().resolve()
         found = find_home(start)

@@ -42,7 +42,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """Where a run is in its life: running, then exactly one of finished, failed or killed."""
 
     RUNNING = "running"
@@ -54,9 +54,6 @@ class RunStatus(str, enum.Enum):
     def is_terminal(self) -> bool:
         """True once the run has ended."""
         return self is not RunStatus.RUNNING
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +133,9 @@ class MetricHistory(Sequence[Metric]):
 
     def __iter__(self) -> Iterator[Metric]:
         key = self.key
-        for v, s, t in zip(self.values.tolist(), self.steps.tolist(), self.timestamps.tolist()):
+        for v, s, t in zip(
+            self.values.tolist(), self.steps.tolist(), self.timestamps.tolist(), strict=True
+        ):
             yield Metric(key, v, s, t)
 
     def __eq__(self, other: object) -> bool:
@@ -148,7 +147,7 @@ class MetricHistory(Sequence[Metric]):
             and a.step == b.step
             and a.timestamp == b.timestamp
             and (a.value == b.value or (math.isnan(a.value) and math.isnan(b.value)))
-            for a, b in zip(self, other)
+            for a, b in zip(self, other, strict=True)
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -160,10 +159,11 @@ class MetricHistory(Sequence[Metric]):
         """A DataFrame with columns step, timestamp, value (needs pandas)."""
         from loopml._lazy import require
 
-        pd = require("pandas", "pandas", "MetricHistory.to_pandas()")
-        return pd.DataFrame(
+        pandas = require("pandas", "pandas", "MetricHistory.to_pandas()")
+        frame: pd.DataFrame = pandas.DataFrame(
             {"step": self.steps, "timestamp": self.timestamps, "value": self.values}
         )
+        return frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,17 +283,17 @@ def runs_to_pandas(runs: Sequence[Run]) -> pd.DataFrame:
     """Runs as a DataFrame, one row per run (needs pandas)."""
     from loopml._lazy import require
 
-    pd = require("pandas", "pandas", "a DataFrame of runs")
+    pandas = require("pandas", "pandas", "a DataFrame of runs")
     rows = []
     for r in runs:
         row: dict[str, Any] = {
             "run_id": r.run_id,
             "name": r.name,
             "status": r.status.value,
-            "start_time": pd.to_datetime(r.start_time, unit="ms", utc=True),
+            "start_time": pandas.to_datetime(r.start_time, unit="ms", utc=True),
             "end_time": None
             if r.end_time is None
-            else pd.to_datetime(r.end_time, unit="ms", utc=True),
+            else pandas.to_datetime(r.end_time, unit="ms", utc=True),
             "duration_s": None if r.duration_ms is None else r.duration_ms / 1000,
             "parent_run_id": r.parent_run_id,
             "user": r.user,
@@ -304,8 +304,15 @@ def runs_to_pandas(runs: Sequence[Run]) -> pd.DataFrame:
         row.update({f"tags.{k}": v for k, v in r.tags.items()})
         rows.append(row)
     columns = [
-        "run_id", "name", "status", "start_time", "end_time", "duration_s",
-        "parent_run_id", "user", "project_id",
+        "run_id",
+        "name",
+        "status",
+        "start_time",
+        "end_time",
+        "duration_s",
+        "parent_run_id",
+        "user",
+        "project_id",
     ]
-    frame = pd.DataFrame(rows, columns=None if rows else columns)
+    frame: pd.DataFrame = pandas.DataFrame(rows, columns=None if rows else columns)
     return frame

@@ -4,24 +4,22 @@ Every error loopml raises on purpose is a :class:`LoopError`. Each one names the
 carries a ``code`` that maps to an HTTP status (and back, so an error survives a round trip through
 ``loopml server``), and ends with what to do next::
 
-    LoopError                        500  INTERNAL_ERROR
-    ├── InvalidArgument              400  INVALID_ARGUMENT     bad input: a wrong type, an empty or
-    │   ├── InvalidFilter            400  INVALID_FILTER         huge name, a malformed filter string,
-    │   └── UnsafePath               400  UNSAFE_PATH            a path that leaves its root
-    ├── NotFound                     404  NOT_FOUND
-    │   ├── ProjectNotFound          404  PROJECT_NOT_FOUND
-    │   ├── RunNotFound              404  RUN_NOT_FOUND
-    │   └── ArtifactNotFound         404  ARTIFACT_NOT_FOUND
-    ├── AlreadyExists                409  ALREADY_EXISTS
-    ├── Conflict                     409  CONFLICT             the write contradicts what is stored
-    │   ├── ParamConflict            409  PARAM_CONFLICT         (a param re-logged with another
-    │   └── RunNotActive             409  RUN_NOT_ACTIVE         value, a write to an ended run)
-    ├── NoActiveRun                  400  NO_ACTIVE_RUN        a fluent call outside ``start_run()``
-    ├── StoreError                   503  STORE_ERROR          the backend failed (I/O, connection)
-    │   ├── SchemaVersionError       503  SCHEMA_VERSION         the database schema is older or
-    │   └── ArtifactCorrupted        500  ARTIFACT_CORRUPTED     newer than this loopml; a blob's
-    │                                                            hash does not match its address
-    └── MissingExtra                 500  MISSING_EXTRA        an optional dependency is not installed
+    LoopError                   500 INTERNAL_ERROR
+    ├── InvalidArgument         400 INVALID_ARGUMENT    bad input: a wrong type, an empty or huge
+    │   ├── InvalidFilter       400 INVALID_FILTER        name, a malformed filter string, a path
+    │   └── UnsafePath          400 UNSAFE_PATH           that would leave its root
+    ├── NotFound                404 NOT_FOUND
+    │   ├── ProjectNotFound     404 PROJECT_NOT_FOUND
+    │   ├── RunNotFound         404 RUN_NOT_FOUND
+    │   └── ArtifactNotFound    404 ARTIFACT_NOT_FOUND
+    ├── AlreadyExists           409 ALREADY_EXISTS
+    ├── Conflict                409 CONFLICT            the write contradicts what is stored
+    │   └── ParamConflict       409 PARAM_CONFLICT        (a param re-logged with another value)
+    ├── NoActiveRun             400 NO_ACTIVE_RUN       a fluent call outside ``start_run()``
+    ├── StoreError              503 STORE_ERROR         the backend failed (I/O, connection)
+    │   ├── SchemaVersionError  503 SCHEMA_VERSION        the schema is older or newer than this
+    │   └── ArtifactCorrupted   500 ARTIFACT_CORRUPTED    loopml; a blob's hash is not its address
+    └── MissingExtra            500 MISSING_EXTRA       an optional dependency is not installed
 
 Errors are plain exceptions: ``raise RunNotFound(run_id) from exc``. :func:`from_code` rebuilds the
 right class from a code and a message (what a REST client does with an error body).
@@ -44,7 +42,6 @@ __all__ = [
     "NotFound",
     "ParamConflict",
     "ProjectNotFound",
-    "RunNotActive",
     "RunNotFound",
     "SchemaVersionError",
     "StoreError",
@@ -92,7 +89,7 @@ class InvalidFilter(InvalidArgument):
 
 
 class UnsafePath(InvalidArgument):
-    """A path would leave its root: ``..``, an absolute path, an encoded traversal, a symlink out."""
+    """A path would leave its root: ``..``, an absolute path, an encoded traversal, a symlink."""
 
     code = "UNSAFE_PATH"
 
@@ -156,12 +153,6 @@ class ParamConflict(Conflict):
     """A param was logged again with a different value. Params are immutable once logged."""
 
     code = "PARAM_CONFLICT"
-
-
-class RunNotActive(Conflict):
-    """A write to a run that has ended (finished, failed or killed)."""
-
-    code = "RUN_NOT_ACTIVE"
 
 
 class NoActiveRun(LoopError):

@@ -135,7 +135,7 @@ class MetricBuffer:
             thread.join(timeout=max(5.0, self._interval * 2))
         self.flush()
 
-    # --- the background thread ---------------------------------------------------------------------
+    # --- the background thread -------------------------------------------------------------------
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -16,9 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from loopml.client import environment as _environment
 from loopml.client.buffer import MetricBuffer
 from loopml.client.compare import RunComparison
-from loopml.client import environment as _environment
 from loopml.config import Settings, get_settings
 from loopml.entities import (
     ArtifactInfo,
@@ -48,9 +48,13 @@ _STALE_CHECK_EVERY = 60.0  # seconds between "mark dead runs failed" sweeps of o
 
 
 def _param_value(value: object) -> str:
-    return value if isinstance(value, str) else json.dumps(value) if isinstance(
-        value, (list, dict, tuple)
-    ) else str(value)
+    return (
+        value
+        if isinstance(value, str)
+        else json.dumps(value)
+        if isinstance(value, (list, dict, tuple))
+        else str(value)
+    )
 
 
 class Client:
@@ -259,7 +263,7 @@ class Client:
             self._buffer.discard(run_id)
         self.store.delete_run(run_id)
 
-    # --- params, metrics, tags --------------------------------------------------------------------
+    # --- params, metrics, tags -------------------------------------------------------------------
 
     def log_param(self, run_id: str, key: str, value: Any) -> None:
         """Log one param (values become strings; once logged, a param cannot change)."""
@@ -343,9 +347,7 @@ class Client:
             if isinstance(params, Mapping)
             else list(params)
         )
-        ts = (
-            [Tag(k, str(v)) for k, v in tags.items()] if isinstance(tags, Mapping) else list(tags)
-        )
+        ts = [Tag(k, str(v)) for k, v in tags.items()] if isinstance(tags, Mapping) else list(tags)
         self.store.log_batch(run_id, metrics, ps, ts)
 
     def get_metric_history(self, run_id: str, key: str) -> MetricHistory:
@@ -353,7 +355,7 @@ class Client:
         self.flush(run_id)
         return self.store.get_metric_history(run_id, key)
 
-    # --- search ------------------------------------------------------------------------------------
+    # --- search ----------------------------------------------------------------------------------
 
     def search_runs(
         self,
@@ -440,7 +442,7 @@ class Client:
             self._last_stale_check = now
             self.mark_stale_runs()
 
-    # --- artifacts -----------------------------------------------------------------------------
+    # --- artifacts -------------------------------------------------------------------------------
 
     def log_artifact(
         self, run_id: str, local_path: str | os.PathLike[str], artifact_path: str | None = None
@@ -575,4 +577,3 @@ class Client:
             target.parent.mkdir(parents=True, exist_ok=True)
             self.artifacts.get(info.sha256, target)
         return dst / normalize_artifact_path(path) if path not in ("", ".", "/") else dst
-

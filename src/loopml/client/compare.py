@@ -54,7 +54,10 @@ class RunComparison:
         """A DataFrame indexed by ``params.KEY`` / ``metrics.KEY`` with one column per run."""
         from loopml._lazy import require
 
-        pd = require("pandas", "pandas", "RunComparison.to_pandas()")
+        pandas = require("pandas", "pandas", "RunComparison.to_pandas()")
         columns = [f"{r.name} ({r.run_id[:8]})" for r in self.runs]
         index = [f"{section}s.{key}" for section, key, _ in self.rows()]
-        return pd.DataFrame([list(v) for _, _, v in self.rows()], index=index, columns=columns)
+        frame: pd.DataFrame = pandas.DataFrame(
+            [list(v) for _, _, v in self.rows()], index=index, columns=columns
+        )
+        return frame

@@ -82,7 +82,7 @@ def _packages() -> MappingProxyType[str, str]:
 
     found: dict[str, str] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        name = dist.metadata["Name"]
         if name:
             found[name.lower()] = dist.version
     return MappingProxyType(dict(sorted(found.items())))

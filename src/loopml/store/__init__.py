@@ -56,10 +56,10 @@ def normalize_store_uri(uri: str) -> str:
             f"store URI {uri!r} has an unknown scheme {scheme!r}; use a folder, "
             "'sqlite:///file.db', 'postgresql://user@host/db' or 'memory://'"
         )
-    path = Path(uri).expanduser()
-    if path.suffix not in (".db", ".sqlite", ".sqlite3"):
-        path = path / "loopml.db"
-    return f"sqlite:///{path.resolve()}"
+    target = Path(uri).expanduser()
+    if target.suffix not in (".db", ".sqlite", ".sqlite3"):
+        target = target / "loopml.db"
+    return f"sqlite:///{target.resolve()}"
 
 
 def open_store(uri: str, *, busy_timeout: float = 60.0, synchronous: str = "normal") -> Store:

@@ -21,9 +21,21 @@ from loopml.entities import (
     RunStatus,
     Tag,
 )
-from loopml.errors import AlreadyExists, ArtifactNotFound, ParamConflict, ProjectNotFound, RunNotFound
+from loopml.errors import (
+    AlreadyExists,
+    ArtifactNotFound,
+    ParamConflict,
+    ProjectNotFound,
+    RunNotFound,
+)
 from loopml.store import search
-from loopml.store.base import FAILURE_REASON_TAG, Store, environment_id, missing_environment, new_id
+from loopml.store.base import (
+    FAILURE_REASON_TAG,
+    Store,
+    environment_id,
+    missing_environment,
+    new_id,
+)
 
 __all__ = ["InMemoryStore"]
 
@@ -54,7 +66,9 @@ class InMemoryStore(Store):
     def _create_project(self, name: str, description: str, created_at: int) -> Project:
         with self._lock:
             if any(p.name == name for p in self._projects.values()):
-                raise AlreadyExists(f"project {name!r} already exists; use it or pick another name")
+                raise AlreadyExists(
+                    f"project {name!r} already exists; use it or pick another name"
+                )
             project = Project(new_id(), name, description, created_at)
             self._projects[project.project_id] = project
             return project
@@ -135,7 +149,9 @@ class InMemoryStore(Store):
             st = self._state(run_id)
             run = st.run
             if status is not None:
-                run = replace(run, status=status, end_time=None if not status.is_terminal else run.end_time)
+                run = replace(
+                    run, status=status, end_time=None if not status.is_terminal else run.end_time
+                )
             if end_time is not None:
                 run = replace(run, end_time=end_time)
             if name is not None:
@@ -197,7 +213,9 @@ class InMemoryStore(Store):
         with self._lock:
             stale = []
             for rid, st in self._runs.items():
-                last = st.run.heartbeat_at if st.run.heartbeat_at is not None else st.run.start_time
+                last = (
+                    st.run.heartbeat_at if st.run.heartbeat_at is not None else st.run.start_time
+                )
                 if st.run.status is RunStatus.RUNNING and last < older_than:
                     st.run = replace(st.run, status=RunStatus.FAILED, end_time=last)
                     st.tags[FAILURE_REASON_TAG] = "lost heartbeat: the process stopped reporting"

@@ -6,11 +6,11 @@ A filter is comparisons joined with ``and`` / ``or`` and grouped with parenthese
     (status = 'finished' or status = 'killed') and name like 'xgb-%'
     metrics.`val loss` <= 0.3 and params.depth in ('4', '8') and tags.owner is not null
 
-Identifiers are ``metrics.KEY``, ``params.KEY``, ``tags.KEY`` or a run attribute (``run_id``, ``name``,
-``status``, ``user``, ``start_time``, ``end_time``, ``parent_run_id``), optionally written
-``attributes.name``. Keys with spaces or dots go in backticks or double quotes. Metrics compare with
-numbers; params, tags and text attributes with strings (``=``, ``!=``, ``like``, ``ilike``, ``in``,
-``not in``); ``is null`` / ``is not null`` test presence. A run that lacks the key never matches a
+Identifiers are ``metrics.KEY``, ``params.KEY``, ``tags.KEY`` or a run attribute (``run_id``,
+``name``, ``status``, ``user``, ``start_time``, ``end_time``, ``parent_run_id``), optionally
+written ``attributes.name``. Keys with spaces or dots go in backticks or double quotes. Metrics
+compare with numbers; params, tags and text attributes with strings (``=``, ``!=``, ``like``,
+``ilike``, ``in``, ``not in``); ``is null`` / ``is not null`` test presence. A run that lacks the key never matches a
 comparison, and neither does a NaN metric value (SQL NULL semantics, the same in every store).
 
 The parser produces :class:`Comparison`, :class:`And` and :class:`Or` nodes. Stores never build SQL
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -70,7 +70,9 @@ _PREFIXES: Mapping[str, Kind] = {
     "attr": "attribute",
     "a": "attribute",
 }
-_NUMBER_OPS = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null"})
+_NUMBER_OPS = frozenset(
+    {"=", "!=", "<", "<=", ">", ">=", "in", "not in", "is null", "is not null"}
+)
 _TEXT_OPS = frozenset({"=", "!=", "like", "ilike", "in", "not in", "is null", "is not null"})
 _TEXT_ORDER_OPS = _TEXT_OPS | {"<", "<=", ">", ">="}
 MAX_FILTER_LENGTH = 10_000
@@ -105,7 +107,7 @@ Expr = Comparison | And | Or
 
 @dataclass(frozen=True, slots=True)
 class OrderBy:
-    """One sort key: ``kind``/``key`` as in :class:`Comparison`, ascending unless ``descending``."""
+    """One sort key: ``kind`` and ``key`` as in :class:`Comparison`; ascending by default."""
 
     kind: Kind
     key: str
@@ -277,7 +279,7 @@ class _Parser:
 
 
 def _strip(part: str) -> str:
-    if len(part) >= 2 and part[0] == part[-1] and part[0] in "`\"":
+    if len(part) >= 2 and part[0] == part[-1] and part[0] in '`"':
         return part[1:-1]
     return part
 
@@ -342,7 +344,8 @@ def _check(cmp: Comparison, source: str) -> Comparison:
         for v in values:
             if isinstance(v, str) and v.lower() not in allowed:
                 raise InvalidFilter(
-                    f"filter {source!r}: unknown status {v!r}; use one of {', '.join(sorted(allowed))}"
+                    f"filter {source!r}: unknown status {v!r}; "
+                    f"use one of {', '.join(sorted(allowed))}"
                 )
         lowered: Value = (
             tuple(str(v).lower() for v in values)
@@ -368,7 +371,7 @@ def parse_filter(text: str | None) -> Expr | None:
     return _Parser(text).parse()
 
 
-def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> tuple[OrderBy, ...]:
+def parse_order_by(clauses: str | Sequence[str] | None) -> tuple[OrderBy, ...]:
     """Parse order-by clauses such as ``["metrics.auc desc", "start_time"]``.
 
     Raises:
@@ -393,7 +396,8 @@ def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> tuple[O
             direction = toks[1].text.lower()
             if direction not in ("asc", "desc"):
                 raise InvalidFilter(
-                    f"order-by clause {clause!r}: direction must be asc or desc, got {toks[1].text!r}"
+                    f"order-by clause {clause!r}: direction must be asc or desc, "
+                    f"got {toks[1].text!r}"
                 )
             descending = direction == "desc"
         out.append(OrderBy(kind, key, descending))
@@ -404,7 +408,7 @@ def parse_order_by(clauses: str | list[str] | tuple[str, ...] | None) -> tuple[O
 
 
 def run_value(run: Run, kind: Kind, key: str) -> Any:
-    """The value a comparison sees for a run, or None when the run lacks it (NaN counts as None)."""
+    """The value a comparison sees for a run; None when the run lacks it (or it is NaN)."""
     if kind == "metric":
         v = run.metrics.get(key)
         return None if v is None or math.isnan(v) else v

@@ -60,8 +60,8 @@ def check_key(value: object, what: str) -> str:
         )
     if not _KEY_RE.match(value) or value != value.strip() or ".." in value.split("/"):
         raise InvalidArgument(
-            f"{what} {value!r:.80} is not a valid key: use letters, digits, '_', '-', '.', '/', ':' "
-            "and inner spaces (e.g. 'val/loss')"
+            f"{what} {value!r:.80} is not a valid key: use letters, digits, '_', '-', '.', '/', "
+            "':' and inner spaces (e.g. 'val/loss')"
         )
     if len(_GOOD_KEYS) < 100_000:
         _GOOD_KEYS.add(value)

@@ -140,8 +140,11 @@ class ActiveRun:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or (isinstance(exc, SystemExit) and not isinstance(exc, _Terminated)
-                           and exc.code in (0, None)):
+        if exc is None or (
+            isinstance(exc, SystemExit)
+            and not isinstance(exc, _Terminated)
+            and exc.code in (0, None)
+        ):
             self.end(RunStatus.FINISHED)
         elif isinstance(exc, (KeyboardInterrupt, _Terminated)):
             self.end(RunStatus.KILLED)
@@ -238,13 +241,17 @@ def flush() -> None:
         _client.flush()
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
     """Log a metric point to the active run (buffered; steps count up from 0 when omitted)."""
     run = _current()
     run._client.log_metrics(run.run_id, {key: value}, step=step, timestamp=timestamp)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None) -> None:
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, timestamp: int | None = None
+) -> None:
     """Log several metric points at one step to the active run."""
     run = _current()
     run._client.log_metrics(run.run_id, metrics, step=step, timestamp=timestamp)
@@ -274,13 +281,17 @@ def set_tags(tags: Mapping[str, Any]) -> None:
     run._client.set_tags(run.run_id, tags)
 
 
-def log_artifact(local_path: str | os.PathLike[str], artifact_path: str | None = None) -> ArtifactInfo:
+def log_artifact(
+    local_path: str | os.PathLike[str], artifact_path: str | None = None
+) -> ArtifactInfo:
     """Store a local file with the active run."""
     run = _current()
     return run._client.log_artifact(run.run_id, local_path, artifact_path)
 
 
-def log_artifacts(local_dir: str | os.PathLike[str], artifact_path: str | None = None) -> list[ArtifactInfo]:
+def log_artifacts(
+    local_dir: str | os.PathLike[str], artifact_path: str | None = None
+) -> list[ArtifactInfo]:
     """Store every file under a local folder with the active run."""
     run = _current()
     return run._client.log_artifacts(run.run_id, local_dir, artifact_path)
@@ -323,8 +334,6 @@ def search_runs(
 
 def _install_hooks() -> None:
     global _hooks_installed
-    if _hooks_installed:
-        return
     with _lock:
         if _hooks_installed:
             return
@@ -363,5 +372,5 @@ def _end_open_runs() -> None:
     for run in reversed(runs):
         try:
             run.end(status)
-        except Exception as exc:  # noqa: BLE001 - at exit, report and go on with the others
+        except Exception as exc:
             print(f"loopml: could not end run {run.run_id}: {exc}", file=sys.stderr)  # noqa: T201

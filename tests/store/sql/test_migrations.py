@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 
 from loopml.errors import SchemaVersionError
 from loopml.store import open_store
-from loopml.store.sql import SqlStore, engine as eng, upgrade_store
+from loopml.store.sql import SqlStore, upgrade_store
+from loopml.store.sql import engine as eng
 from loopml.store.sql.tables import metadata
 
 
@@ -128,7 +129,7 @@ def test_concurrent_first_open_creates_the_schema_once(tmp_path: Path) -> None:
         for _ in range(8)
     ]
     results = [p.communicate(timeout=120) for p in procs]
-    for (out, err), p in zip(results, procs):
+    for (out, err), p in zip(results, procs, strict=True):
         assert p.returncode == 0, err
         assert out.strip() == "ok"
     with sqlite3.connect(db) as conn:

@@ -79,7 +79,9 @@ def create_engine(uri: str, *, busy_timeout: float = 60.0, synchronous: str = "n
 
 def _sqlite_engine(url: str, busy_timeout: float, synchronous: str) -> Engine:
     if synchronous.lower() not in ("normal", "full"):
-        raise StoreError(f"LOOPML_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {synchronous!r}")
+        raise StoreError(
+            f"LOOPML_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {synchronous!r}"
+        )
     path = sa.engine.make_url(url).database
     if path:
         Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ def _apply(col: Any, cmp: search.Comparison, dialect: str) -> ColumnElement[bool
         assert isinstance(value, tuple)
         vals = [v for v in value if not (isinstance(v, float) and math.isnan(v))]
         if not vals:
-            return sa.false() if op == "in" else col.is_not(None)  # type: ignore[no-any-return]
+            return sa.false() if op == "in" else col.is_not(None)
         expr = col.in_(vals) if op == "in" else col.not_in(vals)
         return expr  # type: ignore[no-any-return]
     if isinstance(value, float) and math.isnan(value):

@@ -37,7 +37,13 @@ from loopml.errors import (
     StoreError,
 )
 from loopml.store import search
-from loopml.store.base import FAILURE_REASON_TAG, Store, environment_id, missing_environment, new_id
+from loopml.store.base import (
+    FAILURE_REASON_TAG,
+    Store,
+    environment_id,
+    missing_environment,
+    new_id,
+)
 from loopml.store.sql import engine as eng
 from loopml.store.sql.query import search_statement
 from loopml.store.sql.tables import (
@@ -130,9 +136,13 @@ class SqlStore(Store):
         project = Project(new_id(), name, description, created_at)
 
         def tx(conn: Connection) -> Project:
-            exists = conn.execute(sa.select(projects.c.name).where(projects.c.name == name)).first()
+            exists = conn.execute(
+                sa.select(projects.c.name).where(projects.c.name == name)
+            ).first()
             if exists is not None:
-                raise AlreadyExists(f"project {name!r} already exists; use it or pick another name")
+                raise AlreadyExists(
+                    f"project {name!r} already exists; use it or pick another name"
+                )
             conn.execute(
                 projects.insert().values(
                     project_id=project.project_id,
@@ -220,7 +230,8 @@ class SqlStore(Store):
                 )
             if tags_:
                 conn.execute(
-                    tags.insert(), [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_]
+                    tags.insert(),
+                    [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_],
                 )
 
         known = env_id in self._known_envs
@@ -259,7 +270,10 @@ class SqlStore(Store):
 
     @staticmethod
     def _run_exists(conn: Connection, run_id: str) -> bool:
-        return conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first() is not None
+        return (
+            conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == run_id)).first()
+            is not None
+        )
 
     def _require_run(self, conn: Connection, run_id: str) -> None:
         if not self._run_exists(conn, run_id):
@@ -358,7 +372,11 @@ class SqlStore(Store):
             return existing
 
         existing = check()
-        new = [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in existing]
+        new = [
+            {"run_id": run_id, "key": k, "value": v}
+            for k, v in wanted.items()
+            if k not in existing
+        ]
         if new:
             conn.execute(self._insert(params).on_conflict_do_nothing(), new)
             if self._dialect != "sqlite":
@@ -430,11 +448,12 @@ class SqlStore(Store):
 
         def tx(conn: Connection) -> list[Any]:
             self._require_run(conn, run_id)
-            return conn.execute(
+            stmt = (
                 sa.select(c.steps, c.timestamps, c["values"])
                 .where(c.run_id == run_id, c.key == key)
                 .order_by(c.id)
-            ).all()
+            )
+            return list(conn.execute(stmt).all())
 
         rows = self._read(tx)
 
@@ -575,13 +594,16 @@ class SqlStore(Store):
 
 
 def _dialect_insert(dialect: str) -> Callable[..., Any]:
+    """The INSERT with ON CONFLICT clauses of this dialect."""
     if dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    elif dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        raise StoreError(f"loopml supports SQLite and PostgreSQL stores, not {dialect!r}")
-    return insert
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    raise StoreError(f"loopml supports SQLite and PostgreSQL stores, not {dialect!r}")
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

@@ -98,9 +98,7 @@ runs = Table(
 params = Table(
     "params",
     metadata,
-    Column(
-        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
 )
@@ -108,9 +106,7 @@ params = Table(
 tags = Table(
     "tags",
     metadata,
-    Column(
-        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
 )
@@ -119,9 +115,7 @@ metric_chunks = Table(
     "metric_chunks",
     metadata,
     Column("id", _ROWID, primary_key=True, autoincrement=True),
-    Column(
-        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False
-    ),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), nullable=False),
     Column("key", String(250), nullable=False),
     Column("count", Integer, nullable=False),
     Column("steps", LargeBinary, nullable=False),
@@ -133,9 +127,7 @@ metric_chunks = Table(
 latest_metrics = Table(
     "latest_metrics",
     metadata,
-    Column(
-        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("step", BigInteger, nullable=False),
     Column("timestamp", BigInteger, nullable=False),
@@ -146,9 +138,7 @@ latest_metrics = Table(
 artifacts = Table(
     "artifacts",
     metadata,
-    Column(
-        "run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("path", String(1024), primary_key=True),
     Column("sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
