@@ -10,8 +10,9 @@ Identifiers are ``metrics.KEY``, ``params.KEY``, ``tags.KEY`` or a run attribute
 ``name``, ``status``, ``user``, ``start_time``, ``end_time``, ``parent_run_id``), optionally
 written ``attributes.name``. Keys with spaces or dots go in backticks or double quotes. Metrics
 compare with numbers; params, tags and text attributes with strings (``=``, ``!=``, ``like``,
-``ilike``, ``in``, ``not in``); ``is null`` / ``is not null`` test presence. A run that lacks the key never matches a
-comparison, and neither does a NaN metric value (SQL NULL semantics, the same in every store).
+``ilike``, ``in``, ``not in``); ``is null`` / ``is not null`` test presence. A run that lacks the
+key never matches a comparison, and neither does a NaN metric value (SQL NULL semantics, the same
+in every store).
 
 The parser produces :class:`Comparison`, :class:`And` and :class:`Or` nodes. Stores never build SQL
 from strings: the SQL store compiles these nodes to bound SQLAlchemy expressions; the in-memory
@@ -76,6 +77,7 @@ _NUMBER_OPS = frozenset(
 _TEXT_OPS = frozenset({"=", "!=", "like", "ilike", "in", "not in", "is null", "is not null"})
 _TEXT_ORDER_OPS = _TEXT_OPS | {"<", "<=", ">", ">="}
 MAX_FILTER_LENGTH = 10_000
+MAX_NESTING = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +120,7 @@ _TOKEN = re.compile(
     r"""
     (?P<ws>\s+)
   | (?P<string>'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*")
-  | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)(?![\w.]))
+  | (?P<number>[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf|nan)(?![\w.]))
   | (?P<op><=|>=|!=|<>|==|=|<|>)
   | (?P<lparen>\()
   | (?P<rparen>\))
@@ -165,6 +167,7 @@ class _Parser:
         self.text = text
         self.toks = _tokenize(text)
         self.i = 0
+        self.depth = 0
 
     def error(self, what: str) -> InvalidFilter:
         if self.i < len(self.toks):
@@ -215,9 +218,13 @@ class _Parser:
     def atom(self) -> Expr:
         tok = self.peek()
         if tok is not None and tok.kind == "lparen":
+            if self.depth >= MAX_NESTING:
+                raise self.error(f"parentheses nest deeper than {MAX_NESTING} levels")
             self.i += 1
+            self.depth += 1
             expr = self.or_expr()
             self.expect("rparen", "')'")
+            self.depth -= 1
             return expr
         return self.comparison()
 
@@ -362,10 +369,12 @@ def parse_filter(text: str | None) -> Expr | None:
     Raises:
         InvalidFilter: the string does not parse; the message says where and why.
     """
-    if text is None or not text.strip():
+    if text is None:
         return None
     if not isinstance(text, str):
         raise InvalidFilter(f"a filter must be a string, got {type(text).__name__}")
+    if not text.strip():
+        return None
     if len(text) > MAX_FILTER_LENGTH:
         raise InvalidFilter(f"filter is {len(text)} characters; the limit is {MAX_FILTER_LENGTH}")
     return _Parser(text).parse()
@@ -381,6 +390,10 @@ def parse_order_by(clauses: str | Sequence[str] | None) -> tuple[OrderBy, ...]:
         return ()
     if isinstance(clauses, str):
         clauses = [clauses]
+    if not isinstance(clauses, Sequence):
+        raise InvalidFilter(
+            f"order_by must be a string or a list of strings, got {type(clauses).__name__}"
+        )
     out: list[OrderBy] = []
     for clause in clauses:
         if not isinstance(clause, str) or not clause.strip():
