@@ -95,6 +95,11 @@ def _static() -> tuple[str, str, tuple[str, ...]]:
 
 def capture_environment(*, packages: bool = True) -> Environment:
     """The environment of this process now (git state and packages cached per process)."""
+    return _capture(packages, _seed)
+
+
+@lru_cache(maxsize=8)
+def _capture(packages: bool, seed: int | None) -> Environment:
     python, plat, command = _static()
     commit, dirty = _git_state()
     return Environment(
@@ -104,5 +109,5 @@ def capture_environment(*, packages: bool = True) -> Environment:
         git_dirty=dirty,
         command=command,
         packages=_packages() if packages else MappingProxyType({}),
-        seed=_seed,
+        seed=seed,
     )

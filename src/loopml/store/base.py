@@ -41,10 +41,23 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
+_last_environment: tuple[Environment, str] | None = None
+
+
 def environment_id(env: Environment) -> str:
-    """The content address of an environment: sha256 of its canonical JSON."""
+    """The content address of an environment: sha256 of its canonical JSON.
+
+    The last result is memoised by identity: a process passes the same captured environment to
+    every run it starts, and hashing a few hundred package versions each time would show.
+    """
+    global _last_environment
+    last = _last_environment
+    if last is not None and last[0] is env:
+        return last[1]
     canonical = json.dumps(env.to_dict(), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    _last_environment = (env, digest)
+    return digest
 
 
 def _page_token(offset: int, query_key: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Callable, Iterable, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -46,6 +47,7 @@ from loopml.store.base import (
 )
 from loopml.store.sql import engine as eng
 from loopml.store.sql.query import search_statement
+from loopml.store.sql.statements import RawTx, Statements, raw_write
 from loopml.store.sql.tables import (
     artifacts,
     environments,
@@ -95,6 +97,9 @@ class SqlStore(Store):
         self._engine = eng.create_engine(uri, busy_timeout=busy_timeout, synchronous=synchronous)
         self._dialect = self._engine.dialect.name
         self._insert: Callable[..., Any] = _dialect_insert(self._dialect)
+        self._st = Statements(self._engine.dialect, self._insert)
+        self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
+        self._dbapi_integrity: type[Exception] = self._engine.dialect.loaded_dbapi.IntegrityError
         self._known_envs: set[str] = set()  # environments this store has written
         if create:
             eng.ensure_schema(self._engine, self.uri)
@@ -120,6 +125,20 @@ class SqlStore(Store):
             raise
         except SQLAlchemyError as exc:
             raise StoreError(f"write to store {self.uri!r} failed: {exc}") from exc
+
+    def _raw(self, fn: Callable[[RawTx], Any]) -> Any:
+        """A hot write through prepared statements (see :mod:`.statements`)."""
+        try:
+            with raw_write(self._engine) as tx:
+                return fn(tx)
+        except LoopError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise StoreError(f"write to store {self.uri!r} failed: {exc}") from exc
+
+    def _integrity(self, exc: BaseException) -> bool:
+        cause = exc.__cause__
+        return isinstance(cause, (IntegrityError, self._dbapi_integrity))
 
     def _read(self, fn: Callable[[Connection], Any]) -> Any:
         try:
@@ -196,50 +215,47 @@ class SqlStore(Store):
     ) -> Run:
         env_id = None if environment is None else environment_id(environment)
 
-        def tx(conn: Connection, insert_env: bool) -> None:
-            if parent_run_id is not None and not self._run_exists(conn, parent_run_id):
+        st = self._st
+        run_row = {
+            "run_id": run_id,
+            "project_id": project_id,
+            "name": name,
+            "status": RunStatus.RUNNING.value,
+            "start_time": start_time,
+            "end_time": None,
+            "parent_run_id": parent_run_id,
+            "user": user,
+            "heartbeat_at": start_time,
+            "environment_id": env_id,
+        }
+
+        def tx(t: RawTx, insert_env: bool) -> None:
+            if parent_run_id is not None and not t.run(st.run_exists, {"run_id": parent_run_id}):
                 raise RunNotFound(parent_run_id, f"parent run {parent_run_id!r} does not exist")
             if environment is not None and insert_env:
-                conn.execute(
-                    self._insert(environments)
-                    .values(
-                        environment_id=env_id,
-                        data=json.dumps(environment.to_dict(), sort_keys=True),
-                        created_at=start_time,
-                    )
-                    .on_conflict_do_nothing()
+                t.run(
+                    st.insert_environment,
+                    {
+                        "environment_id": env_id,
+                        "data": json.dumps(environment.to_dict(), sort_keys=True),
+                        "created_at": start_time,
+                    },
                 )
-            conn.execute(
-                runs.insert().values(
-                    run_id=run_id,
-                    project_id=project_id,
-                    name=name,
-                    status=RunStatus.RUNNING.value,
-                    start_time=start_time,
-                    end_time=None,
-                    parent_run_id=parent_run_id,
-                    user=user,
-                    heartbeat_at=start_time,
-                    environment_id=env_id,
-                )
+            t.run(st.insert_run, run_row)
+            t.many(
+                st.insert_param,
+                [{"run_id": run_id, "key": p.key, "value": p.value} for p in params_],
             )
-            if params_:
-                conn.execute(
-                    params.insert(),
-                    [{"run_id": run_id, "key": p.key, "value": p.value} for p in params_],
-                )
-            if tags_:
-                conn.execute(
-                    tags.insert(),
-                    [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_],
-                )
+            t.many(
+                st.upsert_tag, [{"run_id": run_id, "key": x.key, "value": x.value} for x in tags_]
+            )
 
         known = env_id in self._known_envs
         try:
             # The project is checked by its foreign key: no extra query on the happy path.
-            self._write(lambda conn: tx(conn, insert_env=not known))
+            self._raw(lambda t: tx(t, insert_env=not known))
         except StoreError as exc:
-            if not isinstance(exc.__cause__, IntegrityError):
+            if not self._integrity(exc):
                 raise
             exists = self._read(
                 lambda conn: conn.execute(
@@ -251,7 +267,7 @@ class SqlStore(Store):
             if not known:
                 raise
             self._known_envs.clear()  # the database was emptied behind our back: insert it again
-            self._write(lambda conn: tx(conn, insert_env=True))
+            self._raw(lambda t: tx(t, insert_env=True))
         if env_id is not None:
             self._known_envs.add(env_id)
         return Run(
@@ -279,13 +295,13 @@ class SqlStore(Store):
         if not self._run_exists(conn, run_id):
             raise RunNotFound(run_id)
 
-    def _for_run(self, run_id: str, tx: Callable[[Connection], None]) -> None:
+    def _for_run(self, run_id: str, tx: Callable[[RawTx], None]) -> None:
         """Run a write whose rows reference ``run_id``; a foreign-key failure on a run that does
         not exist becomes RunNotFound (one query fewer than checking first)."""
         try:
-            self._write(tx)
+            self._raw(tx)
         except StoreError as exc:
-            if isinstance(exc.__cause__, IntegrityError) and not self._read(
+            if self._integrity(exc) and not self._read(
                 lambda conn: self._run_exists(conn, run_id)
             ):
                 raise RunNotFound(run_id) from exc
@@ -313,15 +329,15 @@ class SqlStore(Store):
         if name is not None:
             values["name"] = name
 
-        def tx(conn: Connection) -> None:
+        def tx(t: RawTx) -> None:
             if values:
-                done = conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
-                if done.rowcount == 0:
+                t.run(self._st.update_run(tuple(sorted(values))), {**values, "id": run_id})
+                if t.rowcount == 0:
                     raise RunNotFound(run_id)
-            else:
-                self._require_run(conn, run_id)
+            elif not t.run(self._st.run_exists, {"run_id": run_id}):
+                raise RunNotFound(run_id)
 
-        self._write(tx)
+        self._raw(tx)
 
     def _delete_run(self, run_id: str) -> None:
         def tx(conn: Connection) -> None:
@@ -335,34 +351,28 @@ class SqlStore(Store):
     def _log_batch(
         self, run_id: str, metrics_: list[Metric], params_: list[Param], tags_: list[Tag]
     ) -> None:
-        def tx(conn: Connection) -> None:
+        def tx(t: RawTx) -> None:
             # The run is checked by the foreign keys of what is inserted (see _for_run).
             if params_:
-                self._write_params(conn, run_id, params_)
-            if tags_:
-                stmt = self._insert(tags)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=[tags.c.run_id, tags.c.key],
-                        set_={"value": stmt.excluded.value},
-                    ),
-                    [{"run_id": run_id, "key": t.key, "value": t.value} for t in tags_],
-                )
+                self._write_params(t, run_id, params_)
+            t.many(
+                self._st.upsert_tag,
+                [{"run_id": run_id, "key": x.key, "value": x.value} for x in tags_],
+            )
             if metrics_:
-                self._write_metrics(conn, run_id, metrics_)
+                self._write_metrics(t, run_id, metrics_)
 
         self._for_run(run_id, tx)
 
-    def _write_params(self, conn: Connection, run_id: str, params_: list[Param]) -> None:
+    def _write_params(self, t: RawTx, run_id: str, params_: list[Param]) -> None:
         wanted = {p.key: p.value for p in params_}
 
         def check() -> dict[str, str]:
-            rows = conn.execute(
-                sa.select(params.c.key, params.c.value).where(
-                    params.c.run_id == run_id, params.c.key.in_(list(wanted))
-                )
-            ).all()
-            existing = {r.key: r.value for r in rows}
+            existing = {
+                key: value
+                for key, value in t.run(self._st.select_params, {"run_id": run_id})
+                if key in wanted
+            }
             for key, old in existing.items():
                 if old != wanted[key]:
                     raise ParamConflict(
@@ -378,61 +388,45 @@ class SqlStore(Store):
             if k not in existing
         ]
         if new:
-            conn.execute(self._insert(params).on_conflict_do_nothing(), new)
+            t.many(self._st.insert_param, new)
             if self._dialect != "sqlite":
                 check()  # another transaction may have inserted a key between check and insert
 
-    def _write_metrics(self, conn: Connection, run_id: str, metrics_: list[Metric]) -> None:
-        import numpy as np
-
+    def _write_metrics(self, t: RawTx, run_id: str, metrics_: list[Metric]) -> None:
         by_key: dict[str, list[Metric]] = {}
         for m in metrics_:
             by_key.setdefault(m.key, []).append(m)
         chunks = []
-        latest: dict[str, Metric] = {}
+        latest = []
         for key, points in by_key.items():
             for i in range(0, len(points), _CHUNK_POINTS):
                 part = points[i : i + _CHUNK_POINTS]
+                n = len(part)
                 chunks.append(
                     {
                         "run_id": run_id,
                         "key": key,
-                        "count": len(part),
-                        "steps": np.fromiter((m.step for m in part), "<i8", len(part)).tobytes(),
-                        "timestamps": np.fromiter(
-                            (m.timestamp for m in part), "<i8", len(part)
-                        ).tobytes(),
-                        "values": np.fromiter((m.value for m in part), "<f8", len(part)).tobytes(),
+                        "count": n,
+                        "steps": struct.pack(f"<{n}q", *[m.step for m in part]),
+                        "timestamps": struct.pack(f"<{n}q", *[m.timestamp for m in part]),
+                        "values": struct.pack(f"<{n}d", *[m.value for m in part]),
                     }
                 )
             best = points[0]
             for m in points:
                 if (m.step, m.timestamp) >= (best.step, best.timestamp):
                     best = m
-            latest[key] = best
-        conn.execute(metric_chunks.insert(), chunks)
-        stmt = self._insert(latest_metrics)
-        t = latest_metrics
-        ex = stmt.excluded
-        conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[t.c.run_id, t.c.key],
-                set_={"step": ex.step, "timestamp": ex.timestamp, "value": ex.value},
-                where=sa.or_(
-                    ex.step > t.c.step, sa.and_(ex.step == t.c.step, ex.timestamp >= t.c.timestamp)
-                ),
-            ),
-            [
+            latest.append(
                 {
                     "run_id": run_id,
-                    "key": m.key,
-                    "step": m.step,
-                    "timestamp": m.timestamp,
-                    "value": _nan_to_null(m.value),
+                    "key": key,
+                    "step": best.step,
+                    "timestamp": best.timestamp,
+                    "value": _nan_to_null(best.value),
                 }
-                for m in latest.values()
-            ],
-        )
+            )
+        t.many(self._st.insert_chunk, chunks)
+        t.many(self._st.upsert_latest, latest)
 
     def _delete_tag(self, run_id: str, key: str) -> None:
         def tx(conn: Connection) -> None:
@@ -463,11 +457,7 @@ class SqlStore(Store):
         return MetricHistory.from_arrays(key, column(0, "<i8"), column(1, "<i8"), column(2, "<f8"))
 
     def _heartbeat(self, run_ids: list[str], at: int) -> None:
-        self._write(
-            lambda conn: conn.execute(
-                runs.update().where(runs.c.run_id.in_(run_ids)).values(heartbeat_at=at)
-            )
-        )
+        self._raw(lambda t: t.many(self._st.heartbeat, [{"id": r, "at": at} for r in run_ids]))
 
     def _fail_stale_runs(self, older_than: int, now: int) -> list[str]:
         last = sa.func.coalesce(runs.c.heartbeat_at, runs.c.start_time)
@@ -535,30 +525,17 @@ class SqlStore(Store):
     # --- artifact index --------------------------------------------------------------------------
 
     def _log_artifacts(self, run_id: str, infos: list[ArtifactInfo]) -> None:
-        def tx(conn: Connection) -> None:
-            stmt = self._insert(artifacts)
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[artifacts.c.run_id, artifacts.c.path],
-                    set_={
-                        "sha256": stmt.excluded.sha256,
-                        "size": stmt.excluded.size,
-                        "created_at": stmt.excluded.created_at,
-                    },
-                ),
-                [
-                    {
-                        "run_id": run_id,
-                        "path": i.path,
-                        "sha256": i.sha256,
-                        "size": i.size,
-                        "created_at": i.created_at,
-                    }
-                    for i in infos
-                ],
-            )
-
-        self._for_run(run_id, tx)
+        rows = [
+            {
+                "run_id": run_id,
+                "path": i.path,
+                "sha256": i.sha256,
+                "size": i.size,
+                "created_at": i.created_at,
+            }
+            for i in infos
+        ]
+        self._for_run(run_id, lambda t: t.many(self._st.upsert_artifact, rows))
 
     def _list_artifacts(self, run_id: str, folder: str) -> list[ArtifactInfo]:
         def tx(conn: Connection) -> list[ArtifactInfo]:
