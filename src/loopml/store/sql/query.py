@@ -38,10 +38,13 @@ def _apply(col: Any, cmp: search.Comparison, dialect: str) -> ColumnElement[bool
         return expr  # type: ignore[no-any-return]
     if isinstance(value, float) and math.isnan(value):
         return sa.false()
+    # PostgreSQL treats a backslash in a LIKE pattern as an escape unless told otherwise;
+    # SQLite and the reference store take it literally, so turn escaping off there.
+    escape = "" if dialect == "postgresql" else None
     if op == "like":
-        return col.like(value)  # type: ignore[no-any-return]
+        return col.like(value, escape=escape)  # type: ignore[no-any-return]
     if op == "ilike":
-        return sa.func.lower(col).like(sa.func.lower(sa.literal(value)))
+        return sa.func.lower(col).like(sa.func.lower(sa.literal(value)), escape=escape)
     if isinstance(value, str):
         col = _text(col, dialect)
     return {  # type: ignore[no-any-return]
