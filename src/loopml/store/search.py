@@ -125,7 +125,7 @@ _TOKEN = re.compile(
   | (?P<lparen>\()
   | (?P<rparen>\))
   | (?P<comma>,)
-  | (?P<ident>(?:[A-Za-z_][\w\-]*|`[^`]+`)(?:\.(?:[A-Za-z_0-9][\w\-:/]*|`[^`]+`|"[^"]+"))*)
+  | (?P<ident>(?:[A-Za-z_][\w\-]*|`[^`]+`)(?:\.(?:\w[\w\-:/]*|`[^`]+`|"[^"]+"))*)
     """,
     re.VERBOSE | re.IGNORECASE,
 )
