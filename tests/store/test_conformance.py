@@ -28,12 +28,6 @@ class TestMemoryStore(StoreSuite):
     def store(self) -> InMemoryStore:
         return InMemoryStore()
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="InMemoryStore keeps the caller's Environment, whose packages dict stays mutable",
-    )
-    def test_environments_are_copied_and_read_only(self, store: Store) -> None:
-        super().test_environments_are_copied_and_read_only(store)
 
 
 @needs_sql

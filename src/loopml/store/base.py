@@ -273,6 +273,8 @@ class Store(abc.ABC):
         ms, ps, ts = validation.check_batch(metrics, params, tags)
         if ms or ps or ts:
             self._log_batch(run_id, ms, ps, ts)
+        else:
+            self._get_run(run_id)  # an empty batch still names a run that must exist
 
     def delete_tag(self, run_id: str, key: str) -> None:
         """Remove a tag from a run (no error when the tag is absent).
@@ -331,6 +333,16 @@ class Store(abc.ABC):
         expr = search.parse_filter(filter)
         order = search.parse_order_by(order_by)
         limit = validation.check_max_results(max_results)
+        if isinstance(project_ids, str):
+            raise InvalidArgument(
+                f"project_ids must be a list of project ids, got the string {project_ids!r}; "
+                f"write [{project_ids!r}]"
+            )
+        if page_token is not None and not isinstance(page_token, str):
+            raise InvalidArgument(
+                f"page_token must be the string next_page_token of a previous page, got "
+                f"{type(page_token).__name__}"
+            )
         pids = None if project_ids is None else tuple(project_ids)
         if pids is not None:
             for pid in pids:

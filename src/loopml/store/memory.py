@@ -122,7 +122,8 @@ class InMemoryStore(Store):
             env_id = None
             if environment is not None:
                 env_id = environment_id(environment)
-                self._envs.setdefault(env_id, environment)
+                # A copy: the caller's packages mapping may be a plain dict it changes later.
+                self._envs.setdefault(env_id, Environment.from_dict(environment.to_dict()))
             run = Run(
                 run_id=run_id,
                 project_id=project_id,
