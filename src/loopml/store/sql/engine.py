@@ -105,6 +105,7 @@ def _sqlite_engine(url: str, busy_timeout: float, synchronous: str) -> Engine:
         cur.execute("PRAGMA foreign_keys = ON")
         cur.execute("PRAGMA case_sensitive_like = ON")
         cur.close()
+        dbapi_conn.create_function("loopml_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -114,6 +115,11 @@ def _sqlite_engine(url: str, busy_timeout: float, synchronous: str) -> Engine:
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
+
+
+def _lower(value: object) -> object:
+    """Unicode lower-casing for ``ilike`` on SQLite (whose own lower() knows only ASCII)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 @contextlib.contextmanager

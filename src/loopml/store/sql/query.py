@@ -44,7 +44,9 @@ def _apply(col: Any, cmp: search.Comparison, dialect: str) -> ColumnElement[bool
     if op == "like":
         return col.like(value, escape=escape)  # type: ignore[no-any-return]
     if op == "ilike":
-        return sa.func.lower(col).like(sa.func.lower(sa.literal(value)), escape=escape)
+        # SQLite's lower() folds ASCII only; engine.py registers a Unicode-aware one.
+        lower = sa.func.loopml_lower if dialect == "sqlite" else sa.func.lower
+        return lower(col).like(lower(sa.literal(value)), escape=escape)
     if isinstance(value, str):
         col = _text(col, dialect)
     return {  # type: ignore[no-any-return]
