@@ -12,15 +12,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from loopml.testing.artifact_suite import ArtifactStoreSuite as ArtifactStoreSuite
     from loopml.testing.store_suite import StoreSuite as StoreSuite
+    from loopml.testing.store_suite_model import check_against_reference as check_against_reference
 
-__all__ = ["StoreSuite"]
+__all__ = ["ArtifactStoreSuite", "StoreSuite", "check_against_reference"]
+
+_LAZY = {
+    "ArtifactStoreSuite": "loopml.testing.artifact_suite",
+    "StoreSuite": "loopml.testing.store_suite",
+    "check_against_reference": "loopml.testing.store_suite_model",
+}
 
 
 def __getattr__(name: str) -> Any:
     # Lazy, so that importing this package does not import pytest.
-    if name == "StoreSuite":
-        from loopml.testing.store_suite import StoreSuite
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml.testing' has no attribute {name!r}")
+    import importlib
 
-        return StoreSuite
-    raise AttributeError(f"module 'loopml.testing' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
