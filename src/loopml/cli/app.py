@@ -1,0 +1,140 @@
+"""The Typer application: global options, ``loopml init``, and the command groups.
+
+Help is rendered by Click's plain formatter (``rich_markup_mode=None``): Rich's help renderer
+costs more import time than the rest of ``loopml --help`` together. Command output still uses Rich.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from loopml._version import __version__
+from loopml.cli import db, projects, runs
+from loopml.cli.output import fail
+from loopml.cli.state import CliState
+from loopml.errors import LoopError
+
+__all__ = ["app"]
+
+
+class _Group(TyperGroup):
+    """The root group: turns a :class:`LoopError` from any command into one ``error:`` line."""
+
+    def invoke(self, ctx: Any) -> Any:  # Click's own Context type is private to Typer
+        try:
+            return super().invoke(ctx)
+        except LoopError as exc:
+            raise fail(exc.message) from None
+        except OSError as exc:
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    name="loopml",
+    cls=_Group,
+    help="loopml: track, compare and manage machine-learning runs.\n\n"
+    "Data lives in the nearest .loopml folder (see 'loopml init'), or in the store named by "
+    "--store or LOOPML_TRACKING_URI.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(projects.app, name="projects")
+app.add_typer(runs.app, name="runs")
+app.add_typer(db.app, name="db")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"loopml {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            metavar="URI",
+            help="Metadata store: a folder, sqlite:///file.db, postgresql://... "
+            "[default: LOOPML_TRACKING_URI, else the nearest .loopml folder]",
+            show_default=False,
+        ),
+    ] = None,
+    artifacts: Annotated[
+        str | None,
+        typer.Option(
+            "--artifacts",
+            metavar="URI",
+            help="Artifact store: a folder or fsspec URL such as s3://bucket/prefix "
+            "[default: LOOPML_ARTIFACT_URI, else artifacts/ beside the store]",
+            show_default=False,
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_show_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """loopml: track, compare and manage machine-learning runs."""
+    ctx.obj = CliState(store=store, artifacts=artifacts)
+
+
+@app.command()
+def init(
+    path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="PATH",
+            help="Folder to create .loopml/ in [default: LOOPML_HOME, else the current folder].",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Create a .loopml home (store and artifacts folder).
+
+    PATH/.loopml/ gets loopml.db (SQLite, with its schema) and artifacts/.
+
+    Commands run in PATH or below it find the home, like git finds .git. Running it again is
+    safe: an existing home is kept (and a missing database or folder in it is recreated).
+
+    \b
+    Examples:
+      loopml init
+      loopml init ~/projects/churn
+    """
+    from loopml.config import HOME_DIRNAME, get_settings
+    from loopml.store import open_store
+
+    if path is None:
+        settings = get_settings()
+        home = (
+            settings.home.expanduser().resolve()
+            if settings.home is not None
+            else Path.cwd().resolve() / HOME_DIRNAME
+        )
+    else:
+        folder = path.expanduser().resolve()
+        home = folder if folder.name == HOME_DIRNAME else folder / HOME_DIRNAME
+    db_file, artifacts_dir = home / "loopml.db", home / "artifacts"
+    existed = db_file.is_file() and artifacts_dir.is_dir()
+    artifacts_dir.mkdir(parents=True, exist_ok=True)
+    open_store(f"sqlite:///{db_file}").close()  # creates the schema, or checks its revision
+    if existed:
+        typer.echo(f"loopml home already exists at {home}")
+    else:
+        typer.echo(f"Initialized loopml home in {home}")
+        typer.echo(f"  store:     sqlite:///{db_file}")
+        typer.echo(f"  artifacts: {artifacts_dir}")
