@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import threading
 import time
@@ -33,8 +34,8 @@ from loopml.entities import (
     Tag,
     now_ms,
 )
-from loopml.errors import InvalidArgument
-from loopml.store import open_artifact_store, open_store
+from loopml.errors import InvalidArgument, StoreError
+from loopml.store import normalize_store_uri, open_artifact_store, open_store
 from loopml.store.base import Store
 from loopml.store.paths import confined_join, normalize_artifact_path
 from loopml.store.validation import check_key, check_metric, check_metric_value, check_run_id
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Client"]
 
+log = logging.getLogger("loopml")
 _STALE_CHECK_EVERY = 60.0  # seconds between "mark dead runs failed" sweeps of one client
 
 
@@ -89,7 +91,9 @@ class Client:
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or get_settings()
-        self._tracking_uri = tracking_uri or self.settings.resolved_tracking_uri()
+        self._tracking_uri = normalize_store_uri(
+            tracking_uri or self.settings.resolved_tracking_uri()
+        )
         self._artifact_uri = artifact_uri
         self._store = store
         self._artifacts = artifacts
@@ -440,7 +444,10 @@ class Client:
         now = time.monotonic()
         if now - self._last_stale_check >= _STALE_CHECK_EVERY:
             self._last_stale_check = now
-            self.mark_stale_runs()
+            try:
+                self.mark_stale_runs()
+            except StoreError as exc:  # a read-only database or replica: searching still works
+                log.debug("loopml: could not mark stale runs: %s", exc)
 
     # --- artifacts -------------------------------------------------------------------------------
 
