@@ -30,6 +30,7 @@ check: lint test
 
 demo: install
 	cd examples && ../$(BIN)/python tracking_quickstart.py
+	cd examples && ../$(BIN)/loopml --store .loopml runs list --project quickstart --max-results 8
 
 bench: install
 	$(BIN)/python bench/run.py
