@@ -30,16 +30,20 @@ variable                       meaning (default)
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loopml.errors import InvalidArgument
 
 __all__ = ["HOME_DIRNAME", "Settings", "find_home", "get_settings"]
 
+log = logging.getLogger("loopml")
 HOME_DIRNAME = ".loopml"
 
 
@@ -66,6 +70,12 @@ class Settings(BaseSettings):
     heartbeat_timeout: float = Field(default=300.0, gt=0)
     sqlite_busy_timeout: float = Field(default=60.0, ge=0)
     sqlite_synchronous: Literal["normal", "full"] = "normal"
+
+    @field_validator("sqlite_synchronous", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
     capture_packages: bool = True
     s3_endpoint_url: str | None = None
 
@@ -102,7 +112,20 @@ def find_home(start: Path | None = None) -> Path | None:
 
 @lru_cache(maxsize=1)
 def _cached(env_key: tuple[tuple[str, str], ...], cwd: str) -> Settings:
-    return Settings()
+    from pydantic import ValidationError
+
+    known = {f"LOOPML_{name.upper()}" for name in Settings.model_fields}
+    for key, _ in env_key:
+        if key not in known:
+            log.warning("loopml: ignoring unknown setting %s (see docs/configuration.md)", key)
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"LOOPML_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InvalidArgument(f"bad loopml setting: {problems}") from exc
 
 
 def get_settings() -> Settings:

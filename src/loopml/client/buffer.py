@@ -48,12 +48,12 @@ class MetricBuffer:
         self._interval = flush_interval
         self._max_points = max_points
         self._heartbeat_interval = heartbeat_interval
-        self._lock = threading.Lock()  # guards _pending, _count, _runs, _error
+        self._lock = threading.Lock()  # guards _pending, _count, _runs, _errors
         self._flush_lock = threading.Lock()  # one writer at a time keeps batches in order
         self._pending: dict[str, list[Metric]] = {}
         self._count = 0
         self._runs: set[str] = set()
-        self._error: LoopError | None = None
+        self._errors: dict[str, LoopError] = {}  # per run: what a background flush hit
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -98,33 +98,33 @@ class MetricBuffer:
         """Write waiting points (of one run, or all) and return once they are committed.
 
         Raises:
-            LoopError: a write failed; the points of a run that no longer exists are dropped,
-                others stay queued and are retried by the next flush.
+            LoopError: a write for that run failed, now or in the background since the last
+                flush. The points of a run that no longer exists are dropped; others stay
+                queued and are retried by the next flush.
         """
         with self._flush_lock:
             with self._lock:
                 if run_id is None:
                     batches, self._pending = self._pending, {}
+                    errors, self._errors = list(self._errors.values()), {}
                 else:
                     batch = self._pending.pop(run_id, None)
                     batches = {run_id: batch} if batch else {}
+                    old = self._errors.pop(run_id, None)
+                    errors = [] if old is None else [old]
                 self._count -= sum(len(b) for b in batches.values())
-                error, self._error = self._error, None
-            failed: LoopError | None = None
             for rid, points in batches.items():
                 try:
                     self._store.log_batch(rid, points)
                 except NotFound as exc:
-                    failed = exc  # the run is gone: its points cannot be written anywhere
+                    errors.append(exc)  # the run is gone: its points cannot be written anywhere
                 except LoopError as exc:
-                    failed = exc
+                    errors.append(exc)
                     with self._lock:  # keep them, in front of anything added meanwhile
                         self._pending[rid] = points + self._pending.get(rid, [])
                         self._count += len(points)
-        if failed is not None:
-            raise failed
-        if error is not None:
-            raise error
+        if errors:
+            raise errors[0]
 
     def close(self) -> None:
         """Flush everything and stop the background thread."""
@@ -146,12 +146,19 @@ class MetricBuffer:
             self._thread.start()
 
     def _background_flush(self) -> None:
-        try:
-            self.flush()
-        except LoopError as exc:
-            log.warning("loopml: background metric flush failed (will retry): %s", exc)
-            with self._lock:
-                self._error = exc
+        with self._lock:
+            run_ids = list(self._pending)
+        for rid in run_ids:
+            try:
+                self.flush(rid)
+            except NotFound as exc:
+                log.warning("loopml: metric points dropped: %s", exc)
+                with self._lock:
+                    self._errors[rid] = exc
+            except LoopError as exc:
+                log.warning("loopml: background metric flush failed (will retry): %s", exc)
+                with self._lock:
+                    self._errors[rid] = exc
 
     def _beat(self) -> None:
         with self._lock:

@@ -38,7 +38,7 @@ from loopml.errors import InvalidArgument, StoreError
 from loopml.store import normalize_store_uri, open_artifact_store, open_store
 from loopml.store.base import Store
 from loopml.store.paths import confined_join, normalize_artifact_path
-from loopml.store.validation import check_key, check_metric, check_metric_value, check_run_id
+from loopml.store.validation import check_int, check_key, check_metric_value, check_run_id
 
 if TYPE_CHECKING:
     from loopml.store.artifacts import ArtifactStore
@@ -101,6 +101,7 @@ class Client:
         self._lock = threading.Lock()
         self._projects: dict[str, str] = {}  # name -> id
         self._steps: dict[tuple[str, str], int] = {}  # (run, key) -> next automatic step
+        self._step_lock = threading.Lock()
         self._last_stale_check = 0.0
 
     # --- wiring ----------------------------------------------------------------------------------
@@ -142,6 +143,8 @@ class Client:
         uri = self._tracking_uri
         if uri.startswith("sqlite:///"):
             return str(Path(uri[len("sqlite:///") :]).parent / "artifacts")
+        if uri == "memory://":  # nothing of an in-memory store should land on disk
+            return f"memory://loopml-artifacts-{id(self):x}"
         return self.settings.resolved_artifact_uri()
 
     @property
@@ -248,7 +251,12 @@ class Client:
 
     def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush the run's metrics, then set its final status (finished, failed or killed)."""
-        final = RunStatus(status) if not isinstance(status, RunStatus) else status
+        try:
+            final = RunStatus(status)
+        except ValueError as exc:
+            raise InvalidArgument(
+                f"unknown run status {status!r}; end a run as finished, failed or killed"
+            ) from exc
         if not final.is_terminal:
             raise InvalidArgument(f"end_run needs a final status, not {final.value!r}")
         if self._buffer is not None:
@@ -320,22 +328,19 @@ class Client:
         """Buffer several points that share a step and timestamp."""
         if not isinstance(metrics, Mapping):
             raise InvalidArgument(f"metrics must be a dict, got {type(metrics).__name__}")
-        ts = now_ms() if timestamp is None else timestamp
+        check_run_id(run_id)
+        ts = now_ms() if timestamp is None else check_int(timestamp, "timestamp", minimum=0)
+        fixed = None if step is None else check_int(step, "step")
         points = []
         steps = self._steps
-        for key, value in metrics.items():
-            check_key(key, "metric key")
-            v = value if type(value) is float else check_metric_value(value, key)
-            if step is None:
-                s = steps.get((run_id, key), 0)
-            else:
-                s = step
-            steps[(run_id, key)] = s + 1 if type(s) is int else 0
-            points.append(Metric(key, v, s, ts))
+        with self._step_lock:  # automatic steps: one counter per (run, key), shared by threads
+            for key, value in metrics.items():
+                check_key(key, "metric key")
+                v = value if type(value) is float else check_metric_value(value, key)
+                s = steps.get((run_id, key), 0) if fixed is None else fixed
+                steps[(run_id, key)] = s + 1
+                points.append(Metric(key, v, s, ts))
         if points:
-            check_run_id(run_id)
-            if step is not None or timestamp is not None:
-                points = [check_metric(p) for p in points]
             self.buffer.add(run_id, points)
 
     def log_batch(
@@ -509,7 +514,7 @@ class Client:
         if artifact_file.endswith((".yaml", ".yml")):
             from loopml._lazy import require
 
-            yaml = require("yaml", "all", "log_dict to a YAML file")
+            yaml = require("yaml", "yaml", "log_dict to a YAML file")
             data = yaml.safe_dump(dictionary, sort_keys=False).encode()
         else:
             try:
@@ -562,7 +567,7 @@ class Client:
         if path.endswith((".yaml", ".yml")):
             from loopml._lazy import require
 
-            return require("yaml", "all", "read_dict of a YAML file").safe_load(data)
+            return require("yaml", "yaml", "read_dict of a YAML file").safe_load(data)
         return json.loads(data)
 
     def download_artifacts(

@@ -41,7 +41,8 @@ def normalize_store_uri(uri: str) -> str:
                 "an in-memory SQLite store is not supported (each connection would see its own "
                 "database); use 'memory://' or a file such as 'sqlite:///runs.db'"
             )
-        return uri
+        # sqlite:///x.db is relative to the working directory: pin it down now.
+        return f"sqlite:///{Path(path[1:]).expanduser().resolve()}"
     if scheme.startswith(("postgresql", "postgres")):
         return uri
     if scheme in ("http", "https"):

@@ -113,7 +113,8 @@ class Store(abc.ABC):
     * **Params** are write-once: logging the same value again is a no-op, another value raises
       :class:`~loopml.errors.ParamConflict`. **Tags** are last-write-wins.
     * **Search** returns runs in the requested order, then newest start time first, then by run
-      id, so pages are stable.
+      id, so the order is total. Page tokens are offsets: runs written between two pages can
+      shift a later page (order by ``start_time`` to page through a store being written to).
     """
 
     #: The URI this store was opened with (passwords masked).

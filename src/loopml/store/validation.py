@@ -8,6 +8,7 @@ and says what a good one looks like. Stores call these before touching storage, 
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -85,6 +86,8 @@ def check_int(value: object, what: str, *, minimum: int = INT64_MIN) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
+        elif _is_numpy_int(value):
+            value = operator.index(value)  # type: ignore[arg-type]
         else:
             raise InvalidArgument(
                 f"{what} must be an integer, got {type(value).__name__} {value!r:.80}"
@@ -92,6 +95,14 @@ def check_int(value: object, what: str, *, minimum: int = INT64_MIN) -> int:
     if not minimum <= value <= INT64_MAX:
         raise InvalidArgument(f"{what} {value} is out of range [{minimum}, {INT64_MAX}]")
     return value
+
+
+def _is_numpy_int(value: object) -> bool:
+    """A NumPy integer scalar (``np.int64(3)``, what ``np.arange`` yields)."""
+    dtype = getattr(value, "dtype", None)
+    return (
+        dtype is not None and getattr(dtype, "kind", "") in "iu" and getattr(value, "ndim", 1) == 0
+    )
 
 
 def check_metric_value(value: object, key: str) -> float:

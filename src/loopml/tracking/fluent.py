@@ -363,7 +363,7 @@ def _end_open_runs() -> None:
     """At exit: end runs nobody ended (killed after SIGTERM, failed after an uncaught error)."""
     with _lock:
         runs = list(_open_runs.values())
-    if _terminated:
+    if _terminated or (_uncaught and isinstance(_uncaught[-1], KeyboardInterrupt)):
         status = RunStatus.KILLED
     elif _uncaught and not isinstance(_uncaught[-1], SystemExit):
         status = RunStatus.FAILED
