@@ -24,7 +24,6 @@ import pytest
 import loopml
 from loopml.config import Settings
 from loopml.entities import RunStatus
-from loopml.errors import StoreError
 
 WORKERS = Path(__file__).parent / "workers"
 TIMEOUT = 120.0
@@ -190,12 +189,6 @@ def test_two_processes_with_four_threads_each_lose_nothing_on_postgresql(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,  # the race shows in a few rounds out of ten; see the deterministic test below
-    reason="engine._on_connect runs PRAGMA journal_mode = WAL, which on a new file upgrades a "
-    "read lock to a write lock: SQLite answers SQLITE_BUSY at once (no busy wait) when another "
-    "process holds the write lock, so a concurrent first open can fail with 'database is locked'",
-)
 def test_eight_processes_open_a_new_database_at_once(tmp_path: Path) -> None:
     n_procs, rounds = 8, 5  # a race needs more than one chance to show
     names = [f"w{i}" for i in range(n_procs)]
@@ -234,14 +227,6 @@ def test_eight_processes_open_a_new_database_at_once(tmp_path: Path) -> None:
     _finish(procs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=StoreError,
-    reason="opening a store whose file another connection is writing fails at once with "
-    "'database is locked' despite the busy timeout: engine._on_connect's PRAGMA journal_mode = "
-    "WAL (new file) and _run_alembic's deferred BEGIN (empty WAL file) upgrade a read lock to a "
-    "write lock, which SQLite never waits for",
-)
 @pytest.mark.parametrize("journal", ["delete", "wal"])
 def test_opening_a_new_store_waits_for_another_writer(tmp_path: Path, journal: str) -> None:
     db = tmp_path / "new.db"

@@ -98,7 +98,7 @@ def _sqlite_engine(url: str, busy_timeout: float, synchronous: str) -> Engine:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-        cur.execute("PRAGMA journal_mode = WAL")
+        _ensure_wal(cur, busy_timeout)
         # NORMAL (the default) in WAL mode: a commit survives a crash of the process but may be
         # lost on power loss; FULL fsyncs the WAL at every commit and survives that too.
         cur.execute(f"PRAGMA synchronous = {synchronous.upper()}")
@@ -115,6 +115,33 @@ def _sqlite_engine(url: str, busy_timeout: float, synchronous: str) -> Engine:
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=lambda: engine.dispose(close=False))
     return engine
+
+
+def _ensure_wal(cursor: Any, busy_timeout: float) -> None:
+    """Switch the file to WAL journaling (a property of the file, set once).
+
+    Switching needs the write lock, and SQLite answers "database is locked" at once, without
+    using the busy timeout, when another connection holds it; so wait and retry here.
+    """
+    import sqlite3
+    import time
+
+    deadline = time.monotonic() + busy_timeout
+    delay = 0.005
+    while True:
+        try:
+            mode = cursor.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
 
 
 def _lower(value: object) -> object:
@@ -203,7 +230,7 @@ def _run_alembic(engine: Engine, target: str) -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(_MIGRATIONS))
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:  # the write lock up front, as for every write
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, target)
 
