@@ -36,11 +36,29 @@ def test_known_revisions_match_the_shipped_migrations() -> None:
     assert tuple(chain) == eng.REVISIONS
 
 
+# Indexes that exist on one dialect only (see tables.py); autogenerate cannot express that.
+SQLITE_ONLY_INDEXES = {"ix_params_key_value", "ix_tags_key_value"}
+
+
 def _diff(url: str) -> list[object]:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return list(compare_metadata(MigrationContext.configure(conn), metadata))
+            diffs = list(compare_metadata(MigrationContext.configure(conn), metadata))
+            if engine.dialect.name == "sqlite":
+                names = {
+                    i["name"] for t in ("params", "tags") for i in sa.inspect(conn).get_indexes(t)
+                }
+                assert SQLITE_ONLY_INDEXES <= names
+        return [
+            d
+            for d in diffs
+            if not (
+                isinstance(d, tuple)
+                and d[0] in ("add_index", "remove_index")
+                and d[1].name in SQLITE_ONLY_INDEXES
+            )
+        ]
     finally:
         engine.dispose()
 

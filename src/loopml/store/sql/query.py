@@ -86,6 +86,22 @@ def _condition(expr: search.Expr, dialect: str) -> ColumnElement[bool]:
     )
 
 
+def _conjuncts(expr: search.Expr | None) -> list[search.Expr]:
+    if expr is None:
+        return []
+    if isinstance(expr, search.And):
+        return [c for item in expr.items for c in _conjuncts(item)]
+    return [expr]
+
+
+def _joinable(expr: search.Expr) -> bool:
+    """A comparison a run satisfies through exactly one row of a key table (so an inner join
+    neither drops nor duplicates runs)."""
+    return (
+        isinstance(expr, search.Comparison) and expr.kind != "attribute" and expr.op != "is null"
+    )
+
+
 def search_statement(
     project_ids: tuple[str, ...] | None,
     expr: search.Expr | None,
@@ -94,9 +110,30 @@ def search_statement(
     offset: int,
     dialect: str,
 ) -> sa.Select[Any]:
-    """SELECT the run rows that match, in the contract's order, one page."""
+    """SELECT the run rows that match, in the contract's order, one page.
+
+    Top-level ``and`` comparisons on metrics, params and tags become inner joins on
+    ``(run_id, key)`` with the condition in the join, which lets the planner start from the most
+    selective index (``latest_metrics(key, value)``, ``params(key, value)``) instead of testing
+    every run of the project; everything else is an ``EXISTS`` in the WHERE clause.
+    """
     stmt = sa.select(runs)
     source: Any = runs
+    where: list[ColumnElement[bool]] = []
+    for cmp in _conjuncts(expr):
+        if _joinable(cmp):
+            assert isinstance(cmp, search.Comparison)
+            table = _KIND_TABLE[cmp.kind].alias()
+            cond = (
+                table.c.value.is_not(None)
+                if cmp.op == "is not null"
+                else _apply(table.c.value, cmp, dialect)
+            )
+            source = source.join(
+                table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == cmp.key, cond)
+            )
+        else:
+            where.append(_condition(cmp, dialect))
     order_cols: list[Any] = []
     for ob in order:
         if ob.kind == "attribute":
@@ -113,8 +150,8 @@ def search_statement(
     stmt = stmt.select_from(source)
     if project_ids is not None:
         stmt = stmt.where(runs.c.project_id.in_(project_ids))
-    if expr is not None:
-        stmt = stmt.where(_condition(expr, dialect))
+    if where:
+        stmt = stmt.where(*where)
     order_cols += [runs.c.start_time.desc(), runs.c.run_id.asc()]
     return stmt.order_by(*order_cols).limit(limit).offset(offset)
 

@@ -24,6 +24,7 @@ def _run_fk() -> sa.ForeignKey:
 
 
 def upgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
     op.create_table(
         "projects",
         sa.Column("project_id", sa.String(32), nullable=False),
@@ -64,6 +65,7 @@ def upgrade() -> None:
             ["environments.environment_id"],
             name="fk_runs_environment_id_environments",
         ),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_runs_project_id_start_time", "runs", ["project_id", "start_time"])
     op.create_index("ix_runs_status_heartbeat_at", "runs", ["status", "heartbeat_at"])
@@ -75,7 +77,10 @@ def upgrade() -> None:
             sa.Column("key", sa.String(250), nullable=False),
             sa.Column("value", sa.Text, nullable=False),
             sa.PrimaryKeyConstraint("run_id", "key", name=f"pk_{name}"),
+            sqlite_with_rowid=False,
         )
+        if sqlite:  # PostgreSQL limits B-tree entries to ~2.7 kB; values may be longer
+            op.create_index(f"ix_{name}_key_value", name, ["key", "value"])
     op.create_table(
         "metric_chunks",
         sa.Column("id", _ROWID, autoincrement=True, nullable=False),
@@ -96,6 +101,7 @@ def upgrade() -> None:
         sa.Column("timestamp", sa.BigInteger, nullable=False),
         sa.Column("value", _DOUBLE, nullable=True),
         sa.PrimaryKeyConstraint("run_id", "key", name="pk_latest_metrics"),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
@@ -106,6 +112,7 @@ def upgrade() -> None:
         sa.Column("size", sa.BigInteger, nullable=False),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.PrimaryKeyConstraint("run_id", "path", name="pk_artifacts"),
+        sqlite_with_rowid=False,
     )
 
 
