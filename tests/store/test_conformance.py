@@ -29,7 +29,6 @@ class TestMemoryStore(StoreSuite):
         return InMemoryStore()
 
 
-
 @needs_sql
 class TestSqliteStore(StoreSuite):
     @pytest.fixture
