@@ -284,35 +284,20 @@ def runs_to_pandas(runs: Sequence[Run]) -> pd.DataFrame:
     from loopml._lazy import require
 
     pandas = require("pandas", "pandas", "a DataFrame of runs")
-    rows = []
-    for r in runs:
-        row: dict[str, Any] = {
-            "run_id": r.run_id,
-            "name": r.name,
-            "status": r.status.value,
-            "start_time": pandas.to_datetime(r.start_time, unit="ms", utc=True),
-            "end_time": None
-            if r.end_time is None
-            else pandas.to_datetime(r.end_time, unit="ms", utc=True),
-            "duration_s": None if r.duration_ms is None else r.duration_ms / 1000,
-            "parent_run_id": r.parent_run_id,
-            "user": r.user,
-            "project_id": r.project_id,
-        }
-        row.update({f"params.{k}": v for k, v in r.params.items()})
-        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
-        row.update({f"tags.{k}": v for k, v in r.tags.items()})
-        rows.append(row)
-    columns = [
-        "run_id",
-        "name",
-        "status",
-        "start_time",
-        "end_time",
-        "duration_s",
-        "parent_run_id",
-        "user",
-        "project_id",
-    ]
-    frame: pd.DataFrame = pandas.DataFrame(rows, columns=None if rows else columns)
+    columns: dict[str, Any] = {
+        "run_id": [r.run_id for r in runs],
+        "name": [r.name for r in runs],
+        "status": [r.status.value for r in runs],
+        "start_time": pandas.to_datetime([r.start_time for r in runs], unit="ms", utc=True),
+        "end_time": pandas.to_datetime([r.end_time for r in runs], unit="ms", utc=True),
+        "duration_s": [None if r.duration_ms is None else r.duration_ms / 1000 for r in runs],
+        "parent_run_id": [r.parent_run_id for r in runs],
+        "user": [r.user for r in runs],
+        "project_id": [r.project_id for r in runs],
+    }
+    for prefix, attr in (("params", "params"), ("metrics", "metrics"), ("tags", "tags")):
+        keys = sorted({k for r in runs for k in getattr(r, attr)})
+        for key in keys:
+            columns[f"{prefix}.{key}"] = [getattr(r, attr).get(key) for r in runs]
+    frame: pd.DataFrame = pandas.DataFrame(columns)
     return frame

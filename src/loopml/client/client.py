@@ -196,6 +196,14 @@ class Client:
         """All projects, by name."""
         return self.store.list_projects()
 
+    def _known_project_id(self, name: str) -> str:
+        """The id of an existing project (ids never change, so they are cached)."""
+        pid = self._projects.get(name)
+        if pid is None:
+            pid = self.store.get_project(name).project_id
+            self._projects[name] = pid
+        return pid
+
     def _project_id(self, name: str | None) -> str:
         name = name or self.settings.project
         pid = self._projects.get(name)
@@ -387,7 +395,7 @@ class Client:
         pids: list[str] | None = None
         if project is not None:
             names = [project] if isinstance(project, str) else list(project)
-            pids = [self.store.get_project(n).project_id for n in names]
+            pids = [self._known_project_id(n) for n in names]
         return self.store.search_runs(pids, filter, order_by, max_results, page_token)
 
     def iter_runs(

@@ -7,7 +7,10 @@ orderings use the binary ("C") collation on PostgreSQL so that every store sorts
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -59,17 +62,27 @@ def _apply(col: Any, cmp: search.Comparison, dialect: str) -> ColumnElement[bool
     }[op]()
 
 
-def _condition(expr: search.Expr, dialect: str) -> ColumnElement[bool]:
+@functools.lru_cache(maxsize=256)
+def _alias(kind: str, n: int) -> Any:
+    """The n-th alias of a key table; aliases are reused across statements (building one is
+    the slowest part of compiling a search)."""
+    return _KIND_TABLE[kind].alias(f"{kind}_{n}")
+
+
+def _condition(
+    expr: search.Expr, dialect: str, counter: Iterator[int] | None = None
+) -> ColumnElement[bool]:
+    counter = itertools.count(1000) if counter is None else counter
     if isinstance(expr, search.And):
-        return sa.and_(*(_condition(e, dialect) for e in expr.items))
+        return sa.and_(*(_condition(e, dialect, counter) for e in expr.items))
     if isinstance(expr, search.Or):
-        return sa.or_(*(_condition(e, dialect) for e in expr.items))
+        return sa.or_(*(_condition(e, dialect, counter) for e in expr.items))
     if expr.kind == "attribute":
         col = runs.c[expr.key]
         if expr.op == "is null":
             return col.is_(None)
         return _apply(col, expr, dialect)
-    table = _KIND_TABLE[expr.kind].alias()
+    table = _alias(expr.kind, next(counter))
     present = sa.exists().where(
         table.c.run_id == runs.c.run_id,
         table.c.key == expr.key,
@@ -120,10 +133,11 @@ def search_statement(
     stmt = sa.select(runs)
     source: Any = runs
     where: list[ColumnElement[bool]] = []
+    counter = itertools.count()
     for cmp in _conjuncts(expr):
         if _joinable(cmp):
             assert isinstance(cmp, search.Comparison)
-            table = _KIND_TABLE[cmp.kind].alias()
+            table = _alias(cmp.kind, next(counter))
             cond = (
                 table.c.value.is_not(None)
                 if cmp.op == "is not null"
@@ -133,7 +147,7 @@ def search_statement(
                 table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == cmp.key, cond)
             )
         else:
-            where.append(_condition(cmp, dialect))
+            where.append(_condition(cmp, dialect, counter))
     order_cols: list[Any] = []
     for ob in order:
         if ob.kind == "attribute":
@@ -141,7 +155,7 @@ def search_statement(
             if ATTRIBUTE_IS_TEXT[ob.key]:
                 col = _text(col, dialect)
         else:
-            table = _KIND_TABLE[ob.kind].alias()
+            table = _alias(ob.kind, next(counter))
             source = source.outerjoin(
                 table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == ob.key)
             )

@@ -619,6 +619,18 @@ def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
         yield items[i : i + _IN_CHUNK]
 
 
+def _of_runs(table: sa.Table) -> sa.Select[Any]:
+    """``(run_id, key, value)`` of the given runs; built once, so each call only binds ids."""
+    return sa.select(table.c.run_id, table.c.key, table.c.value).where(
+        table.c.run_id.in_(sa.bindparam("ids", expanding=True))
+    )
+
+
+_PARAMS_OF = _of_runs(params)
+_TAGS_OF = _of_runs(tags)
+_METRICS_OF = _of_runs(latest_metrics)
+
+
 def _load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     """Turn run rows into :class:`Run` entities with their params, tags and latest metrics."""
     if not rows:
@@ -628,21 +640,12 @@ def _load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
     t: dict[str, dict[str, str]] = {i: {} for i in ids}
     m: dict[str, dict[str, float]] = {i: {} for i in ids}
     for chunk in _chunks(ids):
-        for rid, key, value in conn.execute(
-            sa.select(params.c.run_id, params.c.key, params.c.value).where(
-                params.c.run_id.in_(chunk)
-            )
-        ):
+        bound = {"ids": list(chunk)}
+        for rid, key, value in conn.execute(_PARAMS_OF, bound).all():
             p[rid][key] = value
-        for rid, key, value in conn.execute(
-            sa.select(tags.c.run_id, tags.c.key, tags.c.value).where(tags.c.run_id.in_(chunk))
-        ):
+        for rid, key, value in conn.execute(_TAGS_OF, bound).all():
             t[rid][key] = value
-        for rid, key, value in conn.execute(
-            sa.select(latest_metrics.c.run_id, latest_metrics.c.key, latest_metrics.c.value).where(
-                latest_metrics.c.run_id.in_(chunk)
-            )
-        ):
+        for rid, key, value in conn.execute(_METRICS_OF, bound).all():
             m[rid][key] = _null_to_nan(value)
     return [
         Run(
