@@ -357,6 +357,31 @@ def anchor_table(records: list[dict], anchors: dict[str, float], sizes: dict) ->
     return "\n".join(lines)
 
 
+def git_state() -> str:
+    """The commit the measured loopml was built from, and whether src/ had local changes."""
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown (git not available)"
+    if not head:
+        return "unknown (not a git checkout)"
+    n = len(dirty.splitlines())
+    return f"commit {head}" + (
+        f" + {n} uncommitted change(s) under src/" if n else " (clean src/)"
+    )
+
+
 def environment_notes(records: list[dict], loopml_py: str, mlflow_py: str | None) -> list[str]:
     out = []
     lv = next(
@@ -394,6 +419,19 @@ def environment_notes(records: list[dict], loopml_py: str, mlflow_py: str | None
     except (OSError, subprocess.SubprocessError):
         pass
     out.append(f"{os.cpu_count()} vCPU, {platform.platform()}")
+    meta = next((r for r in records if r.get("tool") == "meta"), None)
+    if meta:
+        out.append(f"loopml source when the run started: {meta['git']}")
+    seen = sorted(
+        {
+            (r.get("versions") or {}).get("loopml_git") or r.get("loopml_git") or "not recorded"
+            for r in records
+            if r.get("tool") == "loopml"
+        }
+    )
+    if seen:
+        warn = "" if len(seen) == 1 else " (**changed during the run**: rows are not comparable)"
+        out.append(f"loopml source seen by the loopml steps: {', '.join(seen)}{warn}")
     for tool in ("mlflow", "loopml"):
         loads = [
             r["loadavg1"]
@@ -616,6 +654,8 @@ def main() -> None:
     mpy: str | None = None
     t_start = time.perf_counter()
     say(f"work dir {work}; log {log}")
+    with open(raw, "a") as f:
+        f.write(json.dumps({"tool": "meta", "git": git_state(), "stamp": stamp}) + "\n")
 
     # --- MLflow -------------------------------------------------------------------------------
     if not a.skip_mlflow:

@@ -18,6 +18,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -115,6 +116,11 @@ def main() -> None:
         }
         if err is not None:
             rec["error"] = err
+        if a.tool == "loopml":
+            sys.path.insert(0, str(Path(__file__).resolve().parent))
+            from tracking import git_state
+
+            rec["loopml_git"] = git_state()
         if key == "import":
             rec["importtime"] = importtime(py, a.module, env, WORK)
         recs.append(rec)

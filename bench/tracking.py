@@ -61,6 +61,32 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
+def git_state() -> str:
+    """The commit of the loopml checkout this process imports, and whether src/ had changes."""
+    import subprocess
+
+    repo = str(BENCH.parent)
+    try:
+        head = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    if not head:
+        return "unknown"
+    n = len(dirty.splitlines())
+    return f"{head}" + (f"+{n} uncommitted under src/" if n else " (clean src/)")
+
+
 def _versions() -> dict[str, str]:
     import sqlite3
 
@@ -73,6 +99,7 @@ def _versions() -> dict[str, str]:
         "python": platform.python_version(),
         "sqlalchemy": sqlalchemy.__version__,
         "sqlite": sqlite3.sqlite_version,
+        "loopml_git": git_state(),
     }
     try:
         import psycopg
