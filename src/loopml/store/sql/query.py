@@ -69,6 +69,17 @@ def _alias(kind: str, n: int) -> Any:
     return _KIND_TABLE[kind].alias(f"{kind}_{n}")
 
 
+def _value_condition(table: Any, cmp: search.Comparison, dialect: str) -> ColumnElement[bool]:
+    """The condition on a key table's value column, with PostgreSQL's md5 index hint for
+    param and tag equality (see tables.py)."""
+    cond = _apply(table.c.value, cmp, dialect)
+    if dialect == "postgresql" and cmp.kind in ("param", "tag") and cmp.op in ("=", "in"):
+        values = cmp.value if isinstance(cmp.value, tuple) else (cmp.value,)
+        digests = [sa.func.md5(sa.literal(str(v))) for v in values]
+        return sa.and_(sa.func.md5(table.c.value).in_(digests), cond)
+    return cond
+
+
 def _condition(
     expr: search.Expr, dialect: str, counter: Iterator[int] | None = None
 ) -> ColumnElement[bool]:
@@ -95,7 +106,7 @@ def _condition(
     return sa.exists().where(
         table.c.run_id == runs.c.run_id,
         table.c.key == expr.key,
-        _apply(table.c.value, expr, dialect),
+        _value_condition(table, expr, dialect),
     )
 
 
@@ -141,7 +152,7 @@ def search_statement(
             cond = (
                 table.c.value.is_not(None)
                 if cmp.op == "is not null"
-                else _apply(table.c.value, cmp, dialect)
+                else _value_condition(table, cmp, dialect)
             )
             source = source.join(
                 table, sa.and_(table.c.run_id == runs.c.run_id, table.c.key == cmp.key, cond)

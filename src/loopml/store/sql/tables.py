@@ -104,6 +104,7 @@ params = Table(
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
 
 tags = Table(
@@ -112,7 +113,17 @@ tags = Table(
     Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
+    sqlite_with_rowid=False,
 )
+
+# Search by param or tag value. On SQLite an index on (key, value). PostgreSQL limits B-tree
+# entries to about 2.7 kB and values may be longer, so there the migration indexes
+# (key, md5(value)) instead (ix_params_key_value_md5, ix_tags_key_value_md5), and the search
+# compiler adds the matching md5 condition to equality tests (query.py). PostgreSQL also gets
+# ix_latest_metrics_run_id_key_cover, (run_id, key) INCLUDE (value), for index-only lookups of
+# a run's metric (on SQLite the WITHOUT ROWID table is that index already).
+Index("ix_params_key_value", params.c.key, params.c.value).ddl_if(dialect="sqlite")
+Index("ix_tags_key_value", tags.c.key, tags.c.value).ddl_if(dialect="sqlite")
 
 metric_chunks = Table(
     "metric_chunks",

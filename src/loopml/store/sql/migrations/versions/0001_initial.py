@@ -79,8 +79,10 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint("run_id", "key", name=f"pk_{name}"),
             sqlite_with_rowid=False,
         )
-        if sqlite:  # PostgreSQL limits B-tree entries to ~2.7 kB; values may be longer
+        if sqlite:
             op.create_index(f"ix_{name}_key_value", name, ["key", "value"])
+        else:  # PostgreSQL limits B-tree entries to ~2.7 kB and values may be longer: hash them
+            op.create_index(f"ix_{name}_key_value_md5", name, ["key", sa.text("md5(value)")])
     op.create_table(
         "metric_chunks",
         sa.Column("id", _ROWID, autoincrement=True, nullable=False),
@@ -104,6 +106,13 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
+    if not sqlite:  # index-only lookups of a run's metric (SQLite's table is clustered already)
+        op.create_index(
+            "ix_latest_metrics_run_id_key_cover",
+            "latest_metrics",
+            ["run_id", "key"],
+            postgresql_include=["value"],
+        )
     op.create_table(
         "artifacts",
         sa.Column("run_id", sa.String(32), _run_fk(), nullable=False),
