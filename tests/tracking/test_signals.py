@@ -281,12 +281,6 @@ def test_an_uncaught_exception_inside_with_fails_the_run_and_tags_it(
     assert run.tags["loopml.error"] == "KeyError: 'label'"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="an exit code is not an uncaught exception: fluent._end_open_runs ends a run left "
-    "open by sys.exit(1) as 'finished' (mlflow#3932); research R-CLI-3 wants exit != 0 -> failed",
-)
 def test_sys_exit_non_zero_outside_with_fails_the_run(
     tmp_path: Path, client: loopml.Client
 ) -> None:

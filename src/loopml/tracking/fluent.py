@@ -23,7 +23,7 @@ import threading
 import traceback
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, NoReturn
 
 from loopml.client import Client
 from loopml.entities import ArtifactInfo, Page, Run, RunStatus
@@ -63,6 +63,7 @@ _project: str | None = None
 _open_runs: dict[str, ActiveRun] = {}  # every run started here and not ended, for exit
 _hooks_installed = False
 _uncaught: list[BaseException] = []
+_exit_codes: list[object] = []  # codes passed to sys.exit after the hooks were installed
 _terminated = False
 
 
@@ -347,6 +348,15 @@ def _install_hooks() -> None:
             previous_hook(tp, value, tb)
 
         sys.excepthook = excepthook
+        # SystemExit never reaches the excepthook, and atexit cannot see the exit code: note
+        # the code of sys.exit() so a run left open by sys.exit(1) ends as failed.
+        previous_exit = sys.exit
+
+        def exit(status: str | int | None = None) -> NoReturn:
+            _exit_codes.append(status)
+            previous_exit(status)
+
+        sys.exit = exit
         if threading.current_thread() is threading.main_thread():
             if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
                 signal.signal(signal.SIGTERM, _on_sigterm)
@@ -365,7 +375,9 @@ def _end_open_runs() -> None:
         runs = list(_open_runs.values())
     if _terminated or (_uncaught and isinstance(_uncaught[-1], KeyboardInterrupt)):
         status = RunStatus.KILLED
-    elif _uncaught and not isinstance(_uncaught[-1], SystemExit):
+    elif (_uncaught and not isinstance(_uncaught[-1], SystemExit)) or (
+        _exit_codes and _exit_codes[-1] not in (0, None)
+    ):
         status = RunStatus.FAILED
     else:
         status = RunStatus.FINISHED
