@@ -169,6 +169,7 @@ def main() -> None:
     p.add_argument("--pg-url", default=T.DEFAULT_PG, help="admin URL, or 'none'")
     a = p.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
+    print(f"loopml source: {T.git_state()}")
     small(a)
     big(a, f"sqlite:///{WORK / f'profile100k-{uuid.uuid4().hex[:8]}.db'}", "SQLite", False)
     if a.pg_url != "none":
@@ -191,6 +192,7 @@ def main() -> None:
             with psycopg.connect(conninfo, autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
             print(f"dropped {dbname}")
+    print(f"loopml source at the end: {T.git_state()}")
 
 
 if __name__ == "__main__":
