@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -198,17 +198,18 @@ class Client:
 
     def _known_project_id(self, name: str) -> str:
         """The id of an existing project (ids never change, so they are cached)."""
-        pid = self._projects.get(name)
-        if pid is None:
-            pid = self.store.get_project(name).project_id
-            self._projects[name] = pid
-        return pid
+        return self._cached_project_id(name, self.store.get_project)
 
     def _project_id(self, name: str | None) -> str:
-        name = name or self.settings.project
+        """The id of a project, created when missing (default: ``LOOPML_PROJECT``)."""
+        return self._cached_project_id(
+            name or self.settings.project, self.store.get_or_create_project
+        )
+
+    def _cached_project_id(self, name: str, lookup: Callable[[str], Project]) -> str:
         pid = self._projects.get(name)
         if pid is None:
-            pid = self.store.get_or_create_project(name).project_id
+            pid = lookup(name).project_id
             self._projects[name] = pid
         return pid
 

@@ -7,7 +7,6 @@ and says what a good one looks like. Stores call these before touching storage, 
 
 from __future__ import annotations
 
-import math
 import operator
 import re
 from collections.abc import Iterable, Mapping
@@ -20,7 +19,6 @@ MAX_NAME_LENGTH = 256
 MAX_KEY_LENGTH = 250
 MAX_PARAM_VALUE_LENGTH = 6_000
 MAX_TAG_VALUE_LENGTH = 8_000
-MAX_DESCRIPTION_LENGTH = 5_000
 MAX_BATCH_SIZE = 1_000_000
 MAX_RESULTS = 50_000
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -206,8 +204,3 @@ def check_max_results(value: object) -> int:
     if not 1 <= n <= MAX_RESULTS:
         raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}, got {n}")
     return n
-
-
-def is_nan(value: float) -> bool:
-    """NaN test that also accepts None (how SQL stores return NaN)."""
-    return value is None or math.isnan(value)
