@@ -7,11 +7,16 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     LoopError                   500 INTERNAL_ERROR
     ├── InvalidArgument         400 INVALID_ARGUMENT    bad input: a wrong type, an empty or huge
     │   ├── InvalidFilter       400 INVALID_FILTER        name, a malformed filter string, a path
-    │   └── UnsafePath          400 UNSAFE_PATH           that would leave its root
+    │   ├── UnsafePath          400 UNSAFE_PATH           that would leave its root, a schema file
+    │   ├── InvalidSchema       400 INVALID_SCHEMA        with errors, data that cannot be read
+    │   └── InvalidData         400 INVALID_DATA
+    ├── DataValidationFailed    422 DATA_VALIDATION     data breaks its contract (strict mode) or
+    │                                                   a required quality check failed
     ├── NotFound                404 NOT_FOUND
     │   ├── ProjectNotFound     404 PROJECT_NOT_FOUND
     │   ├── RunNotFound         404 RUN_NOT_FOUND
-    │   └── ArtifactNotFound    404 ARTIFACT_NOT_FOUND
+    │   ├── ArtifactNotFound    404 ARTIFACT_NOT_FOUND
+    │   └── DatasetNotFound     404 DATASET_NOT_FOUND    a dataset, or one of its versions
     ├── AlreadyExists           409 ALREADY_EXISTS
     ├── Conflict                409 CONFLICT            the write contradicts what is stored
     │   └── ParamConflict       409 PARAM_CONFLICT        (a param re-logged with another value)
@@ -34,8 +39,12 @@ __all__ = [
     "ArtifactCorrupted",
     "ArtifactNotFound",
     "Conflict",
+    "DataValidationFailed",
+    "DatasetNotFound",
     "InvalidArgument",
+    "InvalidData",
     "InvalidFilter",
+    "InvalidSchema",
     "LoopError",
     "MissingExtra",
     "NoActiveRun",
@@ -94,6 +103,34 @@ class UnsafePath(InvalidArgument):
     code = "UNSAFE_PATH"
 
 
+class InvalidSchema(InvalidArgument):
+    """A schema (data contract) is malformed: the message names the file, line and field."""
+
+    code = "INVALID_SCHEMA"
+
+
+class InvalidData(InvalidArgument):
+    """Data cannot be read or is unusable: an empty, unreadable or wrongly typed file, a failing
+    SQL source. The message names the file, column or line."""
+
+    code = "INVALID_DATA"
+
+
+class DataValidationFailed(LoopError):
+    """Data breaks its contract (validation in strict mode) or a required quality check failed.
+
+    Attributes:
+        report: the full report (a ``ValidationReport`` or a check report), when there is one.
+    """
+
+    code = "DATA_VALIDATION"
+    http_status = 422
+
+    def __init__(self, message: str, report: object | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 class NotFound(LoopError, LookupError):
     """An object does not exist."""
 
@@ -133,6 +170,24 @@ class ArtifactNotFound(NotFound):
     """An artifact path (or a blob) does not exist."""
 
     code = "ARTIFACT_NOT_FOUND"
+
+
+class DatasetNotFound(NotFound):
+    """A dataset, or a version of it, does not exist."""
+
+    code = "DATASET_NOT_FOUND"
+
+    def __init__(
+        self, name: str, version: str | int | None = None, message: str | None = None
+    ) -> None:
+        what = f"dataset {name!r}" if version is None else f"version {version!r} of dataset {name!r}"
+        super().__init__(
+            message
+            or f"{what} does not exist; list datasets with `loopml data list` "
+            "(or versions with `loopml data show NAME`)"
+        )
+        self.name = name
+        self.version = version
 
 
 class AlreadyExists(LoopError):
