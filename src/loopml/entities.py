@@ -7,6 +7,7 @@ Unix epoch, as in most trackers, so they survive JSON and every database without
 
 from __future__ import annotations
 
+import collections
 import enum
 import itertools
 import math
@@ -80,6 +81,11 @@ class Metric:
     timestamp: int = 0
 
 
+_METRIC_SLOTS: tuple[Any, ...] = tuple(
+    getattr(Metric, name) for name in ("key", "value", "step", "timestamp")
+)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class MetricHistory(Sequence[Metric]):
     """Every point of one metric, in order (step, then timestamp, then logging order).
@@ -138,16 +144,16 @@ class MetricHistory(Sequence[Metric]):
     def to_list(self) -> list[Metric]:
         """Every point as a :class:`Metric` (``list(history)`` does the same)."""
         n = len(self.steps)
-        # One map() call: no generator frame per point, which halves the cost of 10^5 points.
-        return list(
-            map(
-                Metric,
-                itertools.repeat(self.key, n),
-                self.values.tolist(),
-                self.steps.tolist(),
-                self.timestamps.tolist(),
-            )
-        )
+        # 10^5 points: calling the frozen dataclass's __init__ per point costs ~2 us each. Making
+        # the objects and filling each slot column by column with C-level map() calls over the
+        # slot descriptors costs a third of that; the objects are the same frozen Metrics.
+        points: list[Metric] = list(map(object.__new__, itertools.repeat(Metric, n)))
+        fill = collections.deque(maxlen=0).extend
+        fill(map(_METRIC_SLOTS[0].__set__, points, itertools.repeat(self.key, n)))
+        fill(map(_METRIC_SLOTS[1].__set__, points, self.values.tolist()))
+        fill(map(_METRIC_SLOTS[2].__set__, points, self.steps.tolist()))
+        fill(map(_METRIC_SLOTS[3].__set__, points, self.timestamps.tolist()))
+        return points
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or len(other) != len(self):
