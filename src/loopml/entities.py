@@ -148,7 +148,7 @@ class MetricHistory(Sequence[Metric]):
         # the objects and filling each slot column by column with C-level map() calls over the
         # slot descriptors costs a third of that; the objects are the same frozen Metrics.
         points: list[Metric] = list(map(object.__new__, itertools.repeat(Metric, n)))
-        fill = collections.deque(maxlen=0).extend
+        fill = collections.deque[None](maxlen=0).extend
         fill(map(_METRIC_SLOTS[0].__set__, points, itertools.repeat(self.key, n)))
         fill(map(_METRIC_SLOTS[1].__set__, points, self.values.tolist()))
         fill(map(_METRIC_SLOTS[2].__set__, points, self.steps.tolist()))
