@@ -32,20 +32,29 @@ __all__ = ["Prepared", "RawTx", "Statements", "raw_write"]
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A statement compiled for one dialect: its SQL and, for positional paramstyles, the order
-    of its parameters."""
+    """A statement compiled for one dialect: its SQL, for positional paramstyles the order of
+    its parameters, and the values of the parameters the statement carries itself (literals
+    that SQLAlchemy bound, such as the metric key of a cached search)."""
 
     sql: str
     order: tuple[str, ...] | None
+    defaults: Mapping[str, Any]
 
     @classmethod
     def of(cls, stmt: sa.ClauseElement, dialect: Dialect) -> Prepared:
-        compiled = stmt.compile(dialect=dialect)
+        compiled: Any = stmt.compile(dialect=dialect)
         order = getattr(compiled, "positiontup", None)
-        return cls(str(compiled), None if order is None else tuple(order))
+        defaults = {
+            name: bind.value
+            for bind, name in compiled.bind_names.items()
+            if not bind.required and bind.callable is None
+        }
+        return cls(str(compiled), None if order is None else tuple(order), defaults)
 
     def bind(self, values: Mapping[str, Any]) -> Any:
-        """The parameters in the form the driver takes (a tuple or the mapping itself)."""
+        """The parameters in the form the driver takes (a tuple or a mapping)."""
+        if self.defaults:
+            values = {**self.defaults, **values}
         if self.order is None:
             return values
         return tuple(values[name] for name in self.order)
@@ -111,6 +120,7 @@ class Statements:
             .on_conflict_do_nothing()
         )
         self.insert_run = p(runs.insert().values(_bp(*runs.c.keys())))
+        self.select_run = p(sa.select(runs).where(runs.c.run_id == sa.bindparam("run_id")))
         self.run_exists = p(
             sa.select(runs.c.run_id).where(runs.c.run_id == sa.bindparam("run_id"))
         )

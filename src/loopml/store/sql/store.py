@@ -1,7 +1,8 @@
 """The SQL store: the :class:`~loopml.store.base.Store` contract on SQLite and PostgreSQL.
 
 Written with SQLAlchemy Core (no ORM objects): every write method is one transaction, batches are
-inserted with ``executemany``, and reads fetch plain rows that become frozen entities.
+inserted with ``executemany``, and reads fetch plain rows that become frozen entities. The
+dataset methods live in :mod:`loopml.store.sql.datasets`, a mixin of :class:`SqlStore`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import json
 import math
 import struct
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any
 
@@ -47,7 +48,9 @@ from loopml.store.base import (
     new_id,
 )
 from loopml.store.sql import engine as eng
-from loopml.store.sql.query import search_statement
+from loopml.store.sql.datasets import SqlDatasetStore
+from loopml.store.sql.query import prepared_search
+from loopml.store.sql.reads import RunLoader, raw_read
 from loopml.store.sql.statements import RawTx, Statements, raw_write
 from loopml.store.sql.tables import (
     artifacts,
@@ -56,13 +59,13 @@ from loopml.store.sql.tables import (
     metric_chunks,
     params,
     projects,
+    run_inputs,
     runs,
     tags,
 )
 
 __all__ = ["SqlStore"]
 
-_IN_CHUNK = 500  # ids per IN (...) when loading many runs
 _CHUNK_POINTS = 10_000  # metric points per stored chunk
 
 
@@ -74,7 +77,7 @@ def _null_to_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-class SqlStore(Store):
+class SqlStore(SqlDatasetStore, Store):
     """A store on SQLite (a file) or PostgreSQL, chosen by the URL.
 
     Args:
@@ -99,6 +102,7 @@ class SqlStore(Store):
         self._dialect = self._engine.dialect.name
         self._insert: Callable[..., Any] = _dialect_insert(self._dialect)
         self._st = Statements(self._engine.dialect, self._insert)
+        self._loader = RunLoader(self._engine.dialect)
         self._dbapi_error: type[Exception] = self._engine.dialect.loaded_dbapi.Error
         self._dbapi_integrity: type[Exception] = self._engine.dialect.loaded_dbapi.IntegrityError
         self._known_envs: set[str] = set()  # environments this store has written
@@ -137,6 +141,16 @@ class SqlStore(Store):
             raise
         except (SQLAlchemyError, self._dbapi_error) as exc:
             raise StoreError(f"write to store {self.uri!r} failed: {exc}") from exc
+
+    def _raw_read(self, fn: Callable[[RawTx], Any]) -> Any:
+        """A hot read through prepared statements (see :mod:`.reads`)."""
+        try:
+            with raw_read(self._engine) as tx:
+                return fn(tx)
+        except LoopError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise StoreError(f"read from store {self.uri!r} failed: {exc}") from exc
 
     def _integrity(self, exc: BaseException) -> bool:
         cause = exc.__cause__
@@ -310,13 +324,13 @@ class SqlStore(Store):
             raise
 
     def _get_run(self, run_id: str) -> Run:
-        def tx(conn: Connection) -> Run:
-            row = conn.execute(sa.select(runs).where(runs.c.run_id == run_id)).first()
-            if row is None:
+        def tx(t: RawTx) -> Run:
+            rows = t.run(self._st.select_run, {"run_id": run_id})
+            if not rows:
                 raise RunNotFound(run_id)
-            return _load_runs(conn, [row])[0]
+            return self._loader.load(t, rows)[0]
 
-        return self._read(tx)  # type: ignore[no-any-return]
+        return self._raw_read(tx)  # type: ignore[no-any-return]
 
     def _update_run(
         self, run_id: str, status: RunStatus | None, end_time: int | None, name: str | None
@@ -344,7 +358,8 @@ class SqlStore(Store):
     def _delete_run(self, run_id: str) -> None:
         def tx(conn: Connection) -> None:
             self._require_run(conn, run_id)
-            for table in (metric_chunks, latest_metrics, params, tags, artifacts):
+            # Its dataset versions stay: their run_id becomes NULL (ON DELETE SET NULL).
+            for table in (metric_chunks, latest_metrics, params, tags, artifacts, run_inputs):
                 conn.execute(table.delete().where(table.c.run_id == run_id))
             conn.execute(runs.delete().where(runs.c.run_id == run_id))
 
@@ -504,14 +519,16 @@ class SqlStore(Store):
         limit: int,
         offset: int,
     ) -> list[Run]:
-        stmt = search_statement(project_ids, expr, order, limit, offset, self._dialect)
+        stmt, values = prepared_search(
+            project_ids, expr, order, limit, offset, self._engine.dialect
+        )
         if expr is not None and self._dialect == "sqlite":
             self._refresh_statistics()
 
-        def tx(conn: Connection) -> list[Run]:
-            return _load_runs(conn, conn.execute(stmt).all())
+        def tx(t: RawTx) -> list[Run]:
+            return self._loader.load(t, t.run(stmt, values))
 
-        return self._read(tx)  # type: ignore[no-any-return]
+        return self._raw_read(tx)  # type: ignore[no-any-return]
 
     def _refresh_statistics(self) -> None:
         """Keep SQLite's planner statistics current enough to pick the selective index.
@@ -612,56 +629,3 @@ def _dialect_insert(dialect: str) -> Callable[..., Any]:
 
         return postgresql.insert
     raise StoreError(f"loopml supports SQLite and PostgreSQL stores, not {dialect!r}")
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), _IN_CHUNK):
-        yield items[i : i + _IN_CHUNK]
-
-
-def _of_runs(table: sa.Table) -> sa.Select[Any]:
-    """``(run_id, key, value)`` of the given runs; built once, so each call only binds ids."""
-    return sa.select(table.c.run_id, table.c.key, table.c.value).where(
-        table.c.run_id.in_(sa.bindparam("ids", expanding=True))
-    )
-
-
-_PARAMS_OF = _of_runs(params)
-_TAGS_OF = _of_runs(tags)
-_METRICS_OF = _of_runs(latest_metrics)
-
-
-def _load_runs(conn: Connection, rows: Sequence[Any]) -> list[Run]:
-    """Turn run rows into :class:`Run` entities with their params, tags and latest metrics."""
-    if not rows:
-        return []
-    ids = [r.run_id for r in rows]
-    p: dict[str, dict[str, str]] = {i: {} for i in ids}
-    t: dict[str, dict[str, str]] = {i: {} for i in ids}
-    m: dict[str, dict[str, float]] = {i: {} for i in ids}
-    for chunk in _chunks(ids):
-        bound = {"ids": list(chunk)}
-        for rid, key, value in conn.execute(_PARAMS_OF, bound).all():
-            p[rid][key] = value
-        for rid, key, value in conn.execute(_TAGS_OF, bound).all():
-            t[rid][key] = value
-        for rid, key, value in conn.execute(_METRICS_OF, bound).all():
-            m[rid][key] = _null_to_nan(value)
-    return [
-        Run(
-            run_id=r.run_id,
-            project_id=r.project_id,
-            name=r.name,
-            status=RunStatus(r.status),
-            start_time=r.start_time,
-            end_time=r.end_time,
-            parent_run_id=r.parent_run_id,
-            user=r.user,
-            heartbeat_at=r.heartbeat_at,
-            params=MappingProxyType(dict(sorted(p[r.run_id].items()))),
-            metrics=MappingProxyType(dict(sorted(m[r.run_id].items()))),
-            tags=MappingProxyType(dict(sorted(t[r.run_id].items()))),
-            environment_id=r.environment_id,
-        )
-        for r in rows
-    ]
