@@ -312,9 +312,9 @@ def runs_to_pandas(runs: Sequence[Run]) -> pd.DataFrame:
         "user": [r.user for r in runs],
         "project_id": [r.project_id for r in runs],
     }
-    for prefix, attr in (("params", "params"), ("metrics", "metrics"), ("tags", "tags")):
-        keys = sorted({k for r in runs for k in getattr(r, attr)})
-        for key in keys:
-            columns[f"{prefix}.{key}"] = [getattr(r, attr).get(key) for r in runs]
+    for prefix in ("params", "metrics", "tags"):
+        maps: list[Mapping[str, Any]] = [getattr(r, prefix) for r in runs]
+        for key in sorted({k for m in maps for k in m}):
+            columns[f"{prefix}.{key}"] = [m.get(key) for m in maps]
     frame: pd.DataFrame = pandas.DataFrame(columns)
     return frame
