@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import loopml
+from loopml.client import context
 from loopml.entities import RunStatus
 from loopml.errors import InvalidArgument, NoActiveRun, ProjectNotFound, RunNotFound
 from loopml.tracking import fluent
@@ -31,12 +32,12 @@ def tracking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("LOOPML_FLUSH_INTERVAL", "3600")
     monkeypatch.setenv("LOOPML_HEARTBEAT_INTERVAL", "3600")
     monkeypatch.delenv("LOOPML_PROJECT", raising=False)
-    monkeypatch.setattr(fluent, "_project", None)
+    monkeypatch.setattr(context, "_project", None)
     loopml.set_tracking_uri(uri)
     yield uri
     leaked = loopml.active_run()
     _end_everything()
-    client = fluent._client
+    client = context.peek_client()
     loopml.set_tracking_uri(None)
     if client is not None:
         client.close()
@@ -380,7 +381,7 @@ def test_tracking_uri_and_flush(tracking: str) -> None:
 def test_set_tracking_uri_switches_stores(tmp_path: Path) -> None:
     with loopml.start_run() as first:
         pass
-    old_client = fluent._client
+    old_client = context.peek_client()
     loopml.set_tracking_uri(f"sqlite:///{tmp_path}/other.db")
     try:
         assert loopml.get_tracking_uri().endswith("other.db")

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, NoReturn
 
-from loopml.client import Client
+from loopml.client import Client, context
 from loopml.entities import ArtifactInfo, Page, Run, RunStatus
 from loopml.errors import InvalidArgument, NoActiveRun
 
@@ -54,12 +54,8 @@ __all__ = [
 ]
 
 ERROR_TAG = "loopml.error"
-_active: contextvars.ContextVar[tuple[ActiveRun, ...]] = contextvars.ContextVar(
-    "loopml_active_runs", default=()
-)
+_active: contextvars.ContextVar[tuple[ActiveRun, ...]] = context.active_runs
 _lock = threading.RLock()
-_client: Client | None = None
-_project: str | None = None
 _open_runs: dict[str, ActiveRun] = {}  # every run started here and not ended, for exit
 _hooks_installed = False
 _uncaught: list[BaseException] = []
@@ -73,19 +69,12 @@ class _Terminated(SystemExit):
 
 def get_client() -> Client:
     """The client behind the fluent API (from ``LOOPML_*`` settings unless set)."""
-    global _client
-    if _client is None:
-        with _lock:
-            if _client is None:
-                _client = Client()
-    return _client
+    return context.get_client()
 
 
 def set_tracking_uri(uri: str | None) -> None:
     """Point the fluent API at another store (None: back to the default)."""
-    global _client
-    with _lock:
-        old, _client = _client, (Client(uri) if uri else None)
+    old = context.replace_client(Client(uri) if uri else None)
     if old is not None:
         old.flush()
 
@@ -97,10 +86,9 @@ def get_tracking_uri() -> str:
 
 def set_project(name: str) -> None:
     """The project new runs go to (default ``LOOPML_PROJECT``, else ``default``)."""
-    global _project
     from loopml.store.validation import check_name
 
-    _project = check_name(name, "project name")
+    context.set_project(check_name(name, "project name"))
 
 
 class ActiveRun:
@@ -201,7 +189,7 @@ def start_run(
         if parent is not None and project is None:
             project_name: str | None = client.store.get_project(parent.run.project_id).name
         else:
-            project_name = project or _project
+            project_name = project or context.get_project()
         run = client.create_run(
             project_name,
             name=name,
@@ -238,8 +226,9 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
 
 def flush() -> None:
     """Write every buffered metric point now; returns once they are committed."""
-    if _client is not None:
-        _client.flush()
+    client = context.peek_client()
+    if client is not None:
+        client.flush()
 
 
 def log_metric(
@@ -326,7 +315,7 @@ def search_runs(
     """Runs of the current project (or ``project``) matching ``filter``; ``.to_pandas()`` on the
     result gives a DataFrame."""
     client = get_client()
-    name = project or _project or client.settings.project
+    name = project or context.get_project() or client.settings.project
     return client.search_runs(name, filter, order_by, max_results)
 
 
