@@ -1,16 +1,16 @@
 """The content hash of a table: the same rows and columns give one digest, whatever the layout.
 
 A dataset version is addressed by this digest, so it must not depend on how the data happened to
-be stored: CSV or Parquet, one row group or many, a pandas ``int32`` or an Arrow ``int64`` column, a
-categorical or a plain string column. It depends only on
+be stored: CSV or Parquet, one row group or many, a pandas ``int32`` or an Arrow ``int64``
+column, a categorical or a plain string column. It depends only on
 
 * the column names, in order, and each column's *logical* type (integer, unsigned, float, boolean,
   string, binary, date, timestamp with its time zone, decimal, ...), and
 * the values, row by row, with nulls distinguished from every value (a null is not NaN, 0 or "").
 
-How: every batch is converted to a canonical Arrow form (ints widened to int64, floats to float64,
-strings decoded from dictionaries, timestamps to nanoseconds) and each column streams, in row order,
-into three SHA-256s: its validity (one byte per row), its values (the fixed-width values with nulls
+How: every batch is converted to a canonical Arrow form (ints widened to int64, floats to
+float64, strings decoded from dictionaries, timestamps to nanoseconds) and each column streams, in
+row order, into three SHA-256s: its validity (one byte per row), its values (the fixed-width values with nulls
 zeroed; for strings and binaries, the length of each value) and, for strings and binaries, the
 bytes of the values. The digest is the SHA-256 of a header (names, logical types, row count) and
 the column digests. Batch boundaries never show, so streaming batch by batch gives the same digest
