@@ -10,12 +10,12 @@ column, a categorical or a plain string column. It depends only on
 
 How: every batch is converted to a canonical Arrow form (ints widened to int64, floats to
 float64, strings decoded from dictionaries, timestamps to nanoseconds) and each column streams, in
-row order, into three SHA-256s: its validity (one byte per row), its values (the fixed-width values with nulls
-zeroed; for strings and binaries, the length of each value) and, for strings and binaries, the
-bytes of the values. The digest is the SHA-256 of a header (names, logical types, row count) and
-the column digests. Batch boundaries never show, so streaming batch by batch gives the same digest
-as hashing the whole table at once, and a file bigger than memory is hashed in constant memory at
-the speed of SHA-256.
+row order, into three SHA-256s: its validity (one byte per row), its values (the fixed-width
+values with nulls zeroed; for strings and binaries, the length of each value) and, for strings
+and binaries, the bytes of the values. The digest is the SHA-256 of a header (names, logical
+types, row count) and the column digests. Batch boundaries never show, so streaming batch by
+batch gives the same digest as hashing the whole table at once, and a file bigger than memory is
+hashed in constant memory at the speed of SHA-256.
 """
 
 from __future__ import annotations
