@@ -190,7 +190,8 @@ class FunctionCheck:
     def run(self, data: pd.DataFrame, context: CheckContext) -> CheckResult:
         """Call the function and turn what it returns into a :class:`CheckResult`."""
         out = self.func(data, context)
-        if type(out).__name__ == "bool_":  # numpy's bool, from e.g. (data.x > 0).all()
+        if type(out).__module__ == "numpy" and type(out).__name__ in ("bool", "bool_"):
+            # numpy's bool, from e.g. (data["x"] > 0).all()
             out = bool(out)
         if isinstance(out, CheckResult):
             return out if out.name == self.name else replace(out, name=self.name)
@@ -206,8 +207,9 @@ class FunctionCheck:
             "string (a failure), or a CheckResult"
         )
 
-    def __call__(self, data: pd.DataFrame, context: CheckContext | None = None) -> CheckResult:
-        return self.run(data, context if context is not None else CheckContext())
+    def __call__(self, data: Any, context: CheckContext | None = None) -> CheckResult:
+        """Run the check alone on any table, with the severity its ``required`` flag gives."""
+        return _run_one(self, as_pandas(data), context if context is not None else CheckContext())
 
 
 @overload

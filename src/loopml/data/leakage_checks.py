@@ -104,8 +104,8 @@ class TargetLeakage:
     Each feature is scored alone, on a sample of ``sample_size`` rows:
 
     * classification target, numeric feature: for two classes, the ROC AUC of the raw value
-      (rank-based; ``max(auc, 1 - auc)``), flagged above ``max_auc``; for more classes the
-      feature is cut into quantile bins and scored as a categorical feature;
+      (rank-based; ``max(auc, 1 - auc)``), flagged above ``max_auc``; for more classes, the
+      held-out skill (below) of predicting the class of the nearest value seen in training;
     * classification target, categorical feature: the accuracy of predicting each category's
       majority class, learnt on half the sample and measured on the other half, as *skill*
       over always predicting the commonest class (0: no better, 1: perfect), flagged above
@@ -125,7 +125,6 @@ class TargetLeakage:
     max_r2: float = 0.98
     max_classes: int = 20
     sample_size: int = 100_000
-    bins: int = 32
     top: int = 5
     name: str = "target_leakage"
     required: bool = True
@@ -207,8 +206,11 @@ class TargetLeakage:
         if classify:
             if numeric and n_classes == 2:
                 return _metric("auc", _auc(_fill(u.as_float(x)), y_codes == 1), self.max_auc)
-            codes = _bin(u.as_float(x), self.bins) if numeric else _codes(x)
-            return _metric("skill", _skill(codes, y_codes, n_classes, half), self.max_skill)
+            if numeric and x.nunique(dropna=False) > self.max_classes:
+                skill = _nearest_skill(_fill(u.as_float(x)), y_codes, n_classes, half)
+            else:
+                skill = _skill(_codes(x), y_codes, n_classes, half)
+            return _metric("skill", skill, self.max_skill)
         assert y_num is not None
         if numeric:
             rho = _spearman(_fill(u.as_float(x)), y_num)
@@ -285,15 +287,25 @@ def _codes(x: pd.Series) -> np.ndarray:
     return np.asarray(codes, dtype=np.int64)
 
 
-def _bin(x: np.ndarray, bins: int) -> np.ndarray:
-    """Quantile-bin codes (missing values in a bin of their own)."""
-    missing = np.isnan(x)
-    present = x[~missing]
-    if not len(present):
-        return np.zeros(len(x), dtype=np.int64)
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1)[1:-1]))
-    codes = np.searchsorted(edges, np.where(missing, 0.0, x), side="right")
-    return np.where(missing, len(edges) + 1, codes).astype(np.int64)
+def _nearest_skill(x: np.ndarray, y: np.ndarray, k: int, train: np.ndarray) -> float:
+    """Held-out accuracy of the nearest training value's class (1-NN on one feature), as skill
+    over the majority baseline. Its error is at most twice the best possible one, so a
+    feature that separates the classes scores close to 1."""
+    order = np.argsort(x[train], kind="stable")
+    xs, ys = x[train][order], y[train][order]
+    xt, yt = x[~train], y[~train]
+    right = np.clip(np.searchsorted(xs, xt), 0, len(xs) - 1)
+    left = np.clip(right - 1, 0, len(xs) - 1)
+    nearest = np.where(np.abs(xt - xs[left]) <= np.abs(xs[right] - xt), left, right)
+    accuracy = float(np.mean(ys[nearest] == yt))
+    overall = int(np.argmax(np.bincount(y[train], minlength=k)))
+    return _as_skill(accuracy, float(np.mean(yt == overall)))
+
+
+def _as_skill(accuracy: float, baseline: float) -> float:
+    if baseline >= 1.0:
+        return 0.0
+    return max(0.0, (accuracy - baseline) / (1.0 - baseline))
 
 
 def _skill(codes: np.ndarray, y: np.ndarray, k: int, train: np.ndarray) -> float:
@@ -305,10 +317,7 @@ def _skill(codes: np.ndarray, y: np.ndarray, k: int, train: np.ndarray) -> float
     seen = table.sum(axis=1) > 0
     majority = np.where(seen, table.argmax(axis=1), overall)
     accuracy = float(np.mean(majority[codes[test]] == y[test]))
-    baseline = float(np.mean(y[test] == overall))
-    if baseline >= 1.0:
-        return 0.0
-    return max(0.0, (accuracy - baseline) / (1.0 - baseline))
+    return _as_skill(accuracy, float(np.mean(y[test] == overall)))
 
 
 def _r2(codes: np.ndarray, y: np.ndarray, train: np.ndarray) -> float:
