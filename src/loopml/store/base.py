@@ -29,6 +29,7 @@ from loopml.entities import (
 )
 from loopml.errors import InvalidArgument, NotFound, ProjectNotFound
 from loopml.store import search, validation
+from loopml.store.datasets import DatasetStore
 
 __all__ = ["DEFAULT_PROJECT", "Store", "environment_id", "new_id"]
 
@@ -85,8 +86,13 @@ def decode_page_token(token: str | None, query_key: str) -> int:
     return offset
 
 
-class Store(abc.ABC):
-    """The metadata store: projects, runs, params, metrics, tags, environments, artifact index.
+class Store(DatasetStore):
+    """The metadata store: projects, runs, params, metrics, tags, environments, artifact index,
+    and datasets (their versions and the runs that used them).
+
+    The dataset methods (``create_dataset_version``, ``get_dataset_version``, ``log_inputs``...)
+    and their contract live in the :class:`~loopml.store.datasets.DatasetStore` mixin, which
+    this class inherits, to keep this module readable.
 
     Contract (every implementation; the conformance suite checks it):
 
@@ -102,9 +108,10 @@ class Store(abc.ABC):
       and raise :class:`~loopml.errors.InvalidArgument` before touching storage. Implementations
       implement the protected ``_methods`` and may assume valid input.
     * **Errors.** Missing objects raise :class:`~loopml.errors.ProjectNotFound`,
-      :class:`~loopml.errors.RunNotFound` or :class:`~loopml.errors.ArtifactNotFound`; a param
-      re-logged with another value raises :class:`~loopml.errors.ParamConflict`; a duplicate
-      project name raises :class:`~loopml.errors.AlreadyExists`; backend failures raise
+      :class:`~loopml.errors.RunNotFound`, :class:`~loopml.errors.ArtifactNotFound` or
+      :class:`~loopml.errors.DatasetNotFound`; a param re-logged with another value raises
+      :class:`~loopml.errors.ParamConflict`; a duplicate project name raises
+      :class:`~loopml.errors.AlreadyExists`; backend failures raise
       :class:`~loopml.errors.StoreError`. Nothing else escapes.
     * **Metrics.** A metric point is ``(key, value, step, timestamp)``. Every logged point is
       kept (history), including duplicates; NaN and +/-inf are stored faithfully. ``Run.metrics``
@@ -410,7 +417,7 @@ class Store(abc.ABC):
 
         return self._get_artifact(run_id, normalize_artifact_path(path))
 
-    def close(self) -> None:  # noqa: B027 - optional hook, most stores hold nothing to release
+    def close(self) -> None:  # an optional hook: most stores hold nothing to release
         """Release connections; the store must not be used afterwards."""
 
     def __enter__(self) -> Store:

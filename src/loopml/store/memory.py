@@ -6,12 +6,16 @@ is checked against, and handy in notebooks and tests (``loopml.Client("memory://
 
 from __future__ import annotations
 
+import copy
 import threading
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from loopml.entities import (
     ArtifactInfo,
+    Dataset,
+    DatasetInput,
+    DatasetVersion,
     Environment,
     Metric,
     MetricHistory,
@@ -24,6 +28,7 @@ from loopml.entities import (
 from loopml.errors import (
     AlreadyExists,
     ArtifactNotFound,
+    DatasetNotFound,
     ParamConflict,
     ProjectNotFound,
     RunNotFound,
@@ -36,6 +41,7 @@ from loopml.store.base import (
     missing_environment,
     new_id,
 )
+from loopml.store.datasets import ambiguous_prefix, missing_version
 
 __all__ = ["InMemoryStore"]
 
@@ -48,6 +54,13 @@ class _RunState:
     latest: dict[str, tuple[int, int, int, float]] = field(default_factory=dict)
     history: dict[str, list[tuple[int, int, int, float]]] = field(default_factory=dict)
     artifacts: dict[str, ArtifactInfo] = field(default_factory=dict)
+    inputs: dict[tuple[str, str], int] = field(default_factory=dict)  # (version id, role) -> ms
+
+
+@dataclass
+class _DatasetState:
+    dataset: Dataset  # latest_version and num_versions are filled in on read
+    versions: list[DatasetVersion] = field(default_factory=list)  # by number: versions[n - 1]
 
 
 class InMemoryStore(Store):
@@ -59,6 +72,8 @@ class InMemoryStore(Store):
         self._projects: dict[str, Project] = {}
         self._runs: dict[str, _RunState] = {}
         self._envs: dict[str, Environment] = {}
+        self._datasets: dict[tuple[str, str], _DatasetState] = {}  # by (project id, name)
+        self._versions: dict[str, DatasetVersion] = {}  # by id
         self._seq = 0  # logging order, the last tie-break of "latest"
 
     # --- projects ------------------------------------------------------------------------------
@@ -163,6 +178,10 @@ class InMemoryStore(Store):
         with self._lock:
             self._state(run_id)
             del self._runs[run_id]
+            for ds in self._datasets.values():  # a version outlives the run that logged it
+                for i, v in enumerate(ds.versions):
+                    if v.run_id == run_id:
+                        ds.versions[i] = self._versions[v.id] = replace(v, run_id=None)
 
     def _log_batch(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[Tag]
@@ -271,3 +290,128 @@ class InMemoryStore(Store):
                 f"`loopml runs show {run_id}`"
             )
         return info
+
+    # --- datasets --------------------------------------------------------------------------------
+
+    def _dataset_state(self, project_id: str, name: str) -> _DatasetState:
+        ds = self._datasets.get((project_id, name))
+        if ds is None:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            raise DatasetNotFound(name)
+        return ds
+
+    @staticmethod
+    def _dataset(ds: _DatasetState) -> Dataset:
+        return replace(ds.dataset, latest_version=len(ds.versions), num_versions=len(ds.versions))
+
+    @staticmethod
+    def _version(v: DatasetVersion) -> DatasetVersion:
+        """A copy whose dicts the caller may change without changing the store."""
+        return replace(v, schema=copy.deepcopy(v.schema), metadata=copy.deepcopy(v.metadata))
+
+    def _create_dataset_version(
+        self, project_id: str, name: str, description: str, draft: DatasetVersion
+    ) -> tuple[DatasetVersion, bool]:
+        with self._lock:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            if draft.run_id is not None:
+                self._state(draft.run_id)
+            ds = self._datasets.get((project_id, name))
+            if ds is None:
+                dataset = Dataset(new_id(), project_id, name, description, draft.created_at)
+                ds = self._datasets[project_id, name] = _DatasetState(dataset)
+            elif description:
+                ds.dataset = replace(ds.dataset, description=description)
+            for v in ds.versions:
+                if v.digest == draft.digest:
+                    return self._version(v), False
+            version = replace(
+                draft, id=new_id(), dataset_id=ds.dataset.id, version=len(ds.versions) + 1
+            )
+            ds.versions.append(version)
+            self._versions[version.id] = version
+            return self._version(version), True
+
+    def _get_dataset(self, project_id: str, name: str) -> Dataset:
+        with self._lock:
+            return self._dataset(self._dataset_state(project_id, name))
+
+    def _list_datasets(self, project_id: str) -> list[Dataset]:
+        with self._lock:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            found = [
+                self._dataset(ds) for (pid, _), ds in self._datasets.items() if pid == project_id
+            ]
+        return sorted(found, key=lambda d: d.name)
+
+    def _update_dataset(self, project_id: str, name: str, description: str) -> Dataset:
+        with self._lock:
+            ds = self._dataset_state(project_id, name)
+            ds.dataset = replace(ds.dataset, description=description)
+            return self._dataset(ds)
+
+    def _list_dataset_versions(self, project_id: str, name: str) -> list[DatasetVersion]:
+        with self._lock:
+            return [
+                self._version(v) for v in reversed(self._dataset_state(project_id, name).versions)
+            ]
+
+    def _get_dataset_version(
+        self, project_id: str, name: str, number: int | None, digest_prefix: str | None
+    ) -> DatasetVersion:
+        with self._lock:
+            versions = self._dataset_state(project_id, name).versions
+            if digest_prefix is not None:
+                found = [v for v in versions if v.digest.startswith(digest_prefix)]
+                if len(found) > 1:
+                    raise ambiguous_prefix(name, digest_prefix, found)
+                if not found:
+                    raise DatasetNotFound(name, digest_prefix)
+                return self._version(found[0])
+            if number is None:
+                return self._version(versions[-1])
+            if number > len(versions):
+                raise DatasetNotFound(name, number)
+            return self._version(versions[number - 1])
+
+    def _get_dataset_version_by_id(self, version_id: str) -> DatasetVersion:
+        with self._lock:
+            v = self._versions.get(version_id)
+            if v is None:
+                raise missing_version(version_id)
+            return self._version(v)
+
+    def _log_inputs(self, run_id: str, inputs: list[tuple[str, str]], created_at: int) -> None:
+        with self._lock:
+            st = self._state(run_id)
+            for version_id, _ in inputs:
+                if version_id not in self._versions:
+                    raise missing_version(version_id)
+            for key in inputs:
+                st.inputs.setdefault(key, created_at)
+
+    def _get_run_inputs(self, run_id: str) -> list[DatasetInput]:
+        with self._lock:
+            found = [
+                DatasetInput(run_id, self._version(self._versions[vid]), role, at)
+                for (vid, role), at in self._state(run_id).inputs.items()
+            ]
+        return sorted(
+            found, key=lambda i: (i.dataset_version.name, i.dataset_version.version, i.role)
+        )
+
+    def _get_dataset_version_runs(self, version_id: str) -> list[DatasetInput]:
+        with self._lock:
+            version = self._versions.get(version_id)
+            if version is None:
+                raise missing_version(version_id)
+            found = [
+                DatasetInput(rid, self._version(version), role, at)
+                for rid, st in self._runs.items()
+                for (vid, role), at in st.inputs.items()
+                if vid == version_id
+            ]
+        return sorted(found, key=lambda i: (i.created_at, i.run_id, i.role))

@@ -204,3 +204,135 @@ def check_max_results(value: object) -> int:
     if not 1 <= n <= MAX_RESULTS:
         raise InvalidArgument(f"max_results must be between 1 and {MAX_RESULTS}, got {n}")
     return n
+
+
+# --- datasets ----------------------------------------------------------------------------------
+
+MAX_SOURCE_LENGTH = 16_384
+MIN_DIGEST_PREFIX = 8
+ROLES = ("train", "validation", "test", "evaluation", "reference")
+
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_HEX_PREFIX_RE = re.compile(r"^[0-9a-fA-F]{8,64}$")
+_ROLE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+
+
+def check_dataset_name(value: object) -> str:
+    """A dataset name: a display name (see :func:`check_name`) without ``/``, ``@`` or
+    surrounding spaces, so that ``datasets:/<name>/<version>`` and ``datasets:/<name>@latest``
+    parse back to it."""
+    name = check_name(value, "dataset name")
+    if "/" in name or "@" in name or name != name.strip():
+        raise InvalidArgument(
+            f"dataset name {name!r:.80} cannot contain '/' or '@' or start or end with a space "
+            "(they separate the parts of a datasets:/ URI); use e.g. 'churn-train'"
+        )
+    return name
+
+
+def check_sha256(value: object, what: str) -> str:
+    """A sha256 hex digest: 64 lowercase hex characters."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__} {value!r:.80}")
+    if not _HEX64_RE.match(value):
+        raise InvalidArgument(
+            f"{what} {value!r:.80} is not a sha256 digest: 64 lowercase hex characters "
+            "(hashlib.sha256(...).hexdigest())"
+        )
+    return value
+
+
+def check_id(value: object, what: str) -> str:
+    """An object id: 32 lowercase hex characters (``what`` names it in the message)."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__} {value!r:.80}")
+    if not _ID_RE.match(value):
+        raise InvalidArgument(f"{what} {value!r:.80} is malformed: 32 lowercase hex characters")
+    return value
+
+
+def check_source(value: object) -> str:
+    """Where a dataset came from: free text (a path, a URL, ``sql: <query>``) up to 16 KiB."""
+    if not isinstance(value, str):
+        raise InvalidArgument(
+            f"dataset source must be a string, got {type(value).__name__} {value!r:.80}"
+        )
+    if len(value) > MAX_SOURCE_LENGTH:
+        raise InvalidArgument(
+            f"dataset source is {len(value)} characters long; the limit is {MAX_SOURCE_LENGTH} "
+            "(store a long query as a file and name the file)"
+        )
+    if "\x00" in value:
+        raise InvalidArgument("dataset source contains a NUL character; remove it")
+    return value
+
+
+def check_role(value: object) -> str:
+    """A dataset role: ``train``, ``validation``, ``test``, ``evaluation``, ``reference`` or
+    a name of your own matching ``[a-z][a-z0-9_-]{0,31}``."""
+    if not isinstance(value, str) or not _ROLE_RE.match(value):
+        raise InvalidArgument(
+            f"dataset role {value!r:.80} is not valid: use one of {', '.join(ROLES)} or a "
+            "lowercase name matching [a-z][a-z0-9_-]{0,31}"
+        )
+    return value
+
+
+def check_json_dict(value: object, what: str) -> dict[str, Any]:
+    """A JSON-ready dict (string keys; str, int, finite float, bool, None, list and dict values).
+
+    Returns a deep copy, so later changes to the caller's dict do not reach the store.
+    """
+    if not isinstance(value, Mapping):
+        raise InvalidArgument(f"{what} must be a dict, got {type(value).__name__}")
+    return _json_copy(value, what)  # type: ignore[no-any-return]
+
+
+def _json_copy(value: object, where: str) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidArgument(f"{where} is {value}, which JSON cannot hold; use None")
+        return value
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidArgument(
+                    f"{where} has the key {key!r:.40} of type {type(key).__name__}; JSON keys "
+                    "are strings"
+                )
+            out[key] = _json_copy(item, f"{where}[{key!r:.40}]")
+        return out
+    if isinstance(value, (list, tuple)):
+        return [_json_copy(item, f"{where}[{i}]") for i, item in enumerate(value)]
+    raise InvalidArgument(
+        f"{where} holds a {type(value).__name__} ({value!r:.60}), which is not JSON; convert it "
+        "to str, int, float, bool, None, list or dict"
+    )
+
+
+def check_dataset_version(value: object) -> int | str | None:
+    """A dataset version selector: ``None`` for ``"latest"``, an int for a version number, or
+    a lowercase digest prefix.
+
+    Accepts a positive int, a decimal string of at most 7 digits (``"3"``), ``"latest"``, or a
+    prefix of the content digest of 8 to 64 hex characters (``"9f86d081"``). Eight or more
+    digits are a digest prefix, not a version number.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() == "latest":
+            return None
+        if text.isascii() and text.isdigit() and len(text) < MIN_DIGEST_PREFIX:
+            value = int(text)
+        elif _HEX_PREFIX_RE.match(text):
+            return text.lower()
+        else:
+            raise InvalidArgument(
+                f"dataset version {value!r:.80} is not valid: use a number (3), 'latest', or "
+                f"at least {MIN_DIGEST_PREFIX} hex characters of the digest"
+            )
+    number = check_int(value, "dataset version", minimum=1)
+    return number

@@ -10,6 +10,12 @@ little-endian int64 steps and timestamps and float64 values. Writing 1,000 point
 reading a 100,000-point history is a few dozen rows, and NaN and +/-inf keep their exact IEEE bits.
 ``latest_metrics`` keeps the latest point per key for search; there NaN is stored as NULL (SQLite
 cannot store NaN, and NULL gives NaN the same "never matches a comparison" meaning everywhere).
+
+Datasets (revision 0002): ``datasets`` names them per project, ``dataset_versions`` holds the
+immutable versions (unique per dataset by number and by content digest, which is what keeps
+concurrent writers from numbering twice or storing one content twice; ``schema`` and
+``metadata`` are JSON text), and ``run_inputs`` records which runs used which versions in which
+role. A version keeps no hard tie to its run: deleting the run sets ``run_id`` to NULL.
 """
 
 from __future__ import annotations
@@ -26,16 +32,20 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
     "artifacts",
+    "dataset_versions",
+    "datasets",
     "environments",
     "latest_metrics",
     "metadata",
     "metric_chunks",
     "params",
     "projects",
+    "run_inputs",
     "runs",
     "tags",
 ]
@@ -158,5 +168,64 @@ artifacts = Table(
     Column("sha256", String(64), nullable=False),
     Column("size", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "dataset_id",
+        String(32),
+        ForeignKey("datasets.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("blob", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("num_columns", BigInteger, nullable=False),
+    Column("schema", Text, nullable=True),
+    Column("profile_blob", String(64), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
+    Column("metadata", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version"),
+    UniqueConstraint("dataset_id", "digest"),
+    Index(None, "run_id"),
+)
+
+run_inputs = Table(
+    "run_inputs",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "version_id",
+        String(32),
+        ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("role", String(32), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "version_id"),
     sqlite_with_rowid=False,
 )
