@@ -51,6 +51,7 @@ from loopml.errors import (
 )
 from loopml.store.base import FAILURE_REASON_TAG, Store, environment_id, new_id
 from loopml.testing.store_suite_artifacts import SHA_A, ArtifactIndexSuite
+from loopml.testing.store_suite_datasets import DatasetSuite
 from loopml.testing.store_suite_model import check_against_reference, names
 from loopml.testing.store_suite_search import SearchSuite, new_project
 
@@ -89,7 +90,7 @@ def _values(history: Iterable[Metric]) -> list[str]:
     return [repr(m.value) for m in history]
 
 
-class StoreSuite(ArtifactIndexSuite, SearchSuite):
+class StoreSuite(ArtifactIndexSuite, DatasetSuite, SearchSuite):
     """The :class:`~loopml.store.Store` contract as pytest tests; needs a ``store`` fixture."""
 
     # --- projects ------------------------------------------------------------------------------
