@@ -70,7 +70,7 @@ def test_train_test_leakage_skips_without_reference_or_shared_columns() -> None:
     assert result.passed and "share no column" in result.message
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     data=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["a", "b"])), max_size=25),
     ref=st.lists(st.tuples(st.integers(0, 2), st.sampled_from(["a", "b"])), max_size=25),
@@ -185,7 +185,7 @@ def test_id_like_columns() -> None:
     assert found == ["order_id", "row", "uuid_text"]
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     x=st.lists(st.sampled_from([0.0, 1.0, 2.5, 3.0, -1.0]), min_size=4, max_size=40),
     seed=st.integers(0, 1000),

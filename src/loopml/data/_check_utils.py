@@ -47,7 +47,7 @@ def select(
 ) -> list[str]:
     """The columns a check looks at: ``columns`` (all by default), of the given kinds."""
     if columns is None:
-        names = [str(c) for c in data.columns]
+        names = list(data.columns)
     else:
         missing = [c for c in columns if c not in data.columns]
         if missing:

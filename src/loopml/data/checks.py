@@ -438,8 +438,8 @@ def run_checks(
 
     Raises:
         InvalidData: ``data`` or ``reference`` is not a table.
-        InvalidArgument: ``target`` is not a column of ``data``, or an item of ``checks`` is
-            not a check.
+        InvalidArgument: ``target`` is not a column of ``data``, two columns share a name, or
+            an item of ``checks`` is not a check.
         DataValidationFailed: with ``raise_on_failure``, when a required check failed.
     """
     frame = as_pandas(data, what=f"the data {name!r}")
@@ -448,6 +448,12 @@ def run_checks(
         raise InvalidArgument(
             f"target column {target!r} is not in {name!r}; its columns are "
             f"{_some([str(c) for c in frame.columns])}"
+        )
+    repeated = frame.columns[frame.columns.duplicated()].unique().tolist()
+    if repeated:
+        raise InvalidArgument(
+            f"{name!r} has several columns named {_some([str(c) for c in repeated])}; "
+            "rename them so that every column name is unique"
         )
     suite = default_checks() if checks is None else list(checks)
     for c in suite:
