@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from loopml.client import environment as _environment
 from loopml.client.buffer import MetricBuffer
 from loopml.client.compare import RunComparison
+from loopml.client.datasets import DatasetMethods
 from loopml.config import Settings, get_settings
 from loopml.entities import (
     ArtifactInfo,
@@ -59,7 +60,7 @@ def _param_value(value: object) -> str:
     )
 
 
-class Client:
+class Client(DatasetMethods):
     """Track projects, runs, params, metrics, tags and artifacts against one store.
 
     Args:
@@ -199,6 +200,10 @@ class Client:
     def _known_project_id(self, name: str) -> str:
         """The id of an existing project (ids never change, so they are cached)."""
         return self._cached_project_id(name, self.store.get_project)
+
+    def project_id(self, project: str | None = None) -> str:
+        """The id of a project by name, created when missing (default: ``LOOPML_PROJECT``)."""
+        return self._project_id(project)
 
     def _project_id(self, name: str | None) -> str:
         """The id of a project, created when missing (default: ``LOOPML_PROJECT``)."""
