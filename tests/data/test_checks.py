@@ -438,3 +438,29 @@ def test_integer_column_names_and_repeated_names() -> None:
     assert report["missing_values"].details["missing_share"] == {"0": 0.25}
     with pytest.raises(InvalidArgument, match="several columns named 'a'"):
         run_checks(pd.DataFrame([[1, 2]], columns=["a", "a"]))
+
+
+def test_default_suite_handles_unusual_column_types() -> None:
+    n = 200
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame(
+        {
+            "tz": pd.date_range("2024-01-01", periods=n, freq="h", tz="Europe/Paris"),
+            "span": pd.to_timedelta(np.arange(n), unit="s"),
+            "month": pd.period_range("2024-01", periods=n, freq="M"),
+            "lists": [[i % 7, 1] for i in range(n)],
+            "nullable": pd.array([*range(n - 1), None], dtype="Int64"),
+            "small": pd.array(rng.normal(size=n), dtype="Float32"),
+            "maybe": pd.array([True, False, None, True] * (n // 4), dtype="boolean"),
+            "complex": np.arange(n) * 1j,
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    report = run_checks(data, target="y", reference=data.iloc[:5])
+    assert not [r.message for r in report if r.details.get("crashed")]
+    assert report["missing_values"].columns == ("maybe",)
+    assert report["mixed_types"].passed  # lists only: one type, not a mix
+    assert report["train_test_leakage"].details["shared_rows"] == 5
+    leaky = data.assign(lists=[[int(v)] for v in data["y"]])
+    assert run_checks(leaky, [], target="y").ok
+    assert "lists" in run_checks(leaky, target="y").failures[0].columns

@@ -24,6 +24,8 @@ def kind(series: pd.Series) -> Kind:
     dtype = series.dtype
     if pd.api.types.is_bool_dtype(dtype):
         return "bool"
+    if pd.api.types.is_complex_dtype(dtype):
+        return "other"
     if pd.api.types.is_numeric_dtype(dtype):
         return "numeric"
     if pd.api.types.is_datetime64_any_dtype(dtype) or isinstance(dtype, pd.PeriodDtype):
@@ -94,10 +96,29 @@ def factorized(
         if isinstance(series.dtype, pd.CategoricalDtype):
             codes = np.asarray(series.cat.codes.to_numpy(), dtype=np.int64)
             return codes, np.asarray(series.cat.categories.to_numpy(), dtype=object)
-        codes, uniques = pd.factorize(series, use_na_sentinel=True)
-        return np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object)
+        codes, uniques = factorize(series)
+        return codes, np.asarray(uniques, dtype=object)
 
     return context.memo(data, f"codes:{column}", compute)
+
+
+def factorize(series: pd.Series, *, na_code: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize``, also for unhashable values (lists, dicts: compared by their repr).
+
+    Args:
+        series: the column.
+        na_code: missing values get code -1 (else a code of their own).
+    """
+    try:
+        codes, uniques = pd.factorize(series, use_na_sentinel=na_code)
+    except TypeError:
+        codes, uniques = pd.factorize(_as_text(series), use_na_sentinel=na_code)
+    return np.asarray(codes, dtype=np.int64), np.asarray(uniques)
+
+
+def _as_text(series: pd.Series) -> pd.Series:
+    """Values as their repr, missing values kept missing."""
+    return series.map(repr).where(series.notna())
 
 
 def value_counts(
@@ -167,7 +188,11 @@ def quantile(sorted_values: np.ndarray, q: float) -> float:
 
 def column_hash(series: pd.Series) -> np.ndarray:
     """A 64-bit hash per value (the same value gives the same hash in any table)."""
-    return np.asarray(pd.util.hash_pandas_object(series, index=False).to_numpy(), np.uint64)
+    try:
+        hashed = pd.util.hash_pandas_object(series, index=False)
+    except TypeError:  # unhashable values (lists, dicts): hash their repr
+        hashed = pd.util.hash_pandas_object(_as_text(series), index=False)
+    return np.asarray(hashed.to_numpy(), np.uint64)
 
 
 def _mix(key: np.ndarray, h: np.ndarray) -> np.ndarray:

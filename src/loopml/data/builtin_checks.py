@@ -335,7 +335,11 @@ class MixedTypes:
             values = data[c].dropna()
             if len(values) > self.sample_size:
                 values = values.sample(self.sample_size, random_state=u.SEED)
-            types = values.map(lambda v: type(v).__name__).value_counts(normalize=True)
+            types = values.map(_type_name).value_counts(normalize=True)
+            if len(types) < 2:  # the sample missed the rare type, or one unusual type (lists)
+                types = data[c].dropna().map(_type_name).value_counts(normalize=True)
+                if len(types) < 2:
+                    continue
             found[c] = {str(t): float(s) for t, s in types.items()}
         details = {"columns": found, "sample_size": self.sample_size}
         if not found:
@@ -352,6 +356,10 @@ class MixedTypes:
             details=details,
             columns=tuple(found),
         )
+
+
+def _type_name(value: object) -> str:
+    return type(value).__name__
 
 
 @dataclass(frozen=True, kw_only=True)

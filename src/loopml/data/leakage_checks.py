@@ -145,7 +145,7 @@ class TargetLeakage:
             for c in frame.columns
             if c != target and c not in id_like and u.kind(frame[c]) != "other"
         ]
-        y_codes, _ = pd.factorize(frame[target])
+        y_codes, _ = u.factorize(frame[target])
         n_classes = int(y_codes.max()) + 1
         y_num = None if classify else u.as_float(frame[target])
         half = np.arange(len(frame)) % 2 == 0  # the sample is in random order: halves are random
@@ -228,7 +228,7 @@ def _id_like(data: pd.DataFrame, sample: pd.DataFrame, column: str) -> bool:
     integer = k == "numeric" and s.dtype.kind in "iu"
     if k not in ("categorical",) and not integer:
         return False
-    if s.nunique(dropna=False) < len(s):
+    if len(np.unique(u.factorize(s, na_code=False)[0])) < len(s):
         return False
     if k == "categorical" or _ID_NAME.search(str(column)):
         return True
@@ -283,8 +283,8 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 def _codes(x: pd.Series) -> np.ndarray:
     """Category codes with missing values as a category of their own."""
-    codes, _ = pd.factorize(x, use_na_sentinel=False)
-    return np.asarray(codes, dtype=np.int64)
+    codes, _ = u.factorize(x, na_code=False)
+    return codes
 
 
 def _nearest_skill(x: np.ndarray, y: np.ndarray, k: int, train: np.ndarray) -> float:
