@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
-from pandas.util import hash_array
 
 from loopml.schema.model import ColumnType
 
@@ -25,6 +24,7 @@ __all__ = [
     "hash_values",
     "json_safe",
     "kind_of",
+    "mix",
     "parse_datetimes",
 ]
 
@@ -91,6 +91,8 @@ def _isna(series: pd.Series) -> np.ndarray[Any, np.dtype[np.bool_]]:
 
 
 def _as_float(series: pd.Series, kind: str) -> np.ndarray[Any, np.dtype[np.float64]]:
+    if series.dtype == np.dtype("float64"):
+        return np.asarray(series.to_numpy())  # no copy
     if kind in {"int", "float", "bool"}:
         return np.asarray(series.to_numpy(dtype="float64", na_value=np.nan))
     numbers = pd.to_numeric(series, errors="coerce")
@@ -115,6 +117,8 @@ def coerce(series: pd.Series, ctype: ColumnType) -> Coerced:
             if series.dtype == np.dtype("uint64"):
                 arr = series.to_numpy()
                 return Coerced(null, arr > np.iinfo(np.int64).max, arr.astype(np.int64))
+            if series.dtype == np.dtype("int64"):
+                return Coerced(null, none, series.to_numpy())  # no copy
             return Coerced(null, none, np.asarray(series.to_numpy(dtype="int64", na_value=0)))
         floats = _as_float(series, kind)
         bad = ~null & np.isnan(floats)
@@ -125,7 +129,7 @@ def coerce(series: pd.Series, ctype: ColumnType) -> Coerced:
             bad |= ~null & (fractional | too_big)
             ints = np.where(null | bad, 0.0, floats).astype(np.int64)
             return Coerced(null, bad, ints)
-        return Coerced(null, bad, floats + 0.0)  # + 0.0 turns -0.0 into 0.0 for hashing
+        return Coerced(null, bad, floats)
     if ctype == ColumnType.BOOLEAN:
         if kind == "bool":
             return Coerced(null, none, series.to_numpy(dtype="float64", na_value=0.0))
@@ -184,16 +188,34 @@ def bound_value(bound: Any, ctype: ColumnType) -> float | int:
         stamp = pd.Timestamp(bound)
         if stamp.tzinfo is not None:
             stamp = stamp.tz_convert("UTC").tz_localize(None)
-        return int(np.datetime64(stamp.to_datetime64(), "us").astype(np.int64))
+        return int(stamp.to_datetime64().astype("datetime64[us]").astype(np.int64))
     return bound  # type: ignore[no-any-return]
 
 
 def hash_values(coerced: Coerced, ctype: ColumnType, mask: Any) -> np.ndarray[Any, Any]:
-    """uint64 hashes of the values at ``mask``: equal values hash equally whatever the dtype."""
+    """uint64 keys of the values at ``mask``: equal values get equal keys, whatever the dtype.
+
+    Numbers and datetimes are their own keys (their 64 bits, so no collisions); other values
+    use Python's 64-bit ``hash``, the same within one process, which is all a validator needs.
+    """
     values = coerced.values
     if isinstance(values, pd.Series):
-        return hash_array(values[mask].to_numpy(dtype=object))
-    return hash_array(np.asarray(values)[mask])
+        objects = values[mask].to_numpy(dtype=object)
+        # map() runs hash in C, several times faster than pandas' hash_array on strings.
+        return np.fromiter(map(hash, objects), dtype=np.int64, count=len(objects)).view(np.uint64)
+    picked = np.asarray(values)[mask]
+    if picked.dtype.kind == "f":
+        picked = picked + 0.0  # -0.0 and 0.0 are equal values: give them one key
+    return np.ascontiguousarray(picked).view(np.uint64)
+
+
+def mix(keys: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Scramble uint64 keys (splitmix64's finaliser), to combine several columns' keys."""
+    x = keys ^ (keys >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return np.asarray(x ^ (x >> np.uint64(31)))
 
 
 def json_safe(value: Any) -> Any:

@@ -168,7 +168,7 @@ def _categories(series: pd.Series, max_categories: int) -> tuple[Any, ...] | Non
     if kind_of(series.dtype) == "category":
         values = list(series.cat.categories)
     else:
-        values = list(pd.unique(series.dropna().to_numpy(dtype=object)))
+        values = list(series.dropna().unique())
     if len(values) > max_categories:
         return None
     plain = [v.item() if isinstance(v, np.generic) else v for v in values]

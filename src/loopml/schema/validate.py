@@ -24,6 +24,7 @@ from loopml.schema._dtypes import (
     hash_values,
     json_safe,
     kind_of,
+    mix,
 )
 from loopml.schema.model import COLUMN_RULES, ColumnSchema, ColumnType, Schema
 from loopml.schema.report import ValidationReport, Violation
@@ -198,15 +199,15 @@ class Validator:
         tally.add_examples(_examples(series, below | above, limit), limit)
 
     def _duplicates(
-        self, name: str, hashes: np.ndarray[Any, Any]
+        self, name: str, keys: np.ndarray[Any, Any]
     ) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        """Mark values whose hash was seen before (earlier in this chunk or in another)."""
+        """Mark values whose key was seen before (earlier in this chunk or in another)."""
         seen = self._seen.get(name, np.empty(0, dtype=np.uint64))
-        unique, first = np.unique(hashes, return_index=True)
+        unique, first = _first_occurrences(keys)
         new = ~_in_sorted(unique, seen)
-        dup = np.ones(len(hashes), dtype=bool)
+        dup = np.ones(len(keys), dtype=bool)
         dup[first[new]] = False
-        self._seen[name] = np.union1d(seen, unique) if len(seen) else unique
+        self._seen[name] = _merge_sorted(seen, unique)
         return dup
 
     def _check_key(
@@ -217,7 +218,7 @@ class Validator:
         combined = np.zeros(int(valid.sum()), dtype=np.uint64)
         for name in key:
             col = self.schema.column(name)
-            combined = (combined * _MIX) ^ hash_values(coerced[name], col.type, valid)
+            combined = mix(combined * _MIX + mix(hash_values(coerced[name], col.type, valid)))
         dup = self._duplicates("\0key", combined)
         if dup.any():
             tally = self._tally(", ".join(key), "unique_key")
@@ -302,6 +303,30 @@ def _show_raw(value: Any, col: ColumnSchema) -> str:
     if col.type == ColumnType.DATETIME:
         return pd.Timestamp(int(value), unit="us").isoformat()
     return _show(value)
+
+
+def _first_occurrences(
+    keys: np.ndarray[Any, Any],
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """The sorted distinct keys and the index of each one's first occurrence.
+
+    (A stable argsort, several times faster than ``np.unique(..., return_index=True)`` here.)
+    """
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    first = np.ones(len(ordered), dtype=bool)
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return ordered[first], order[first]
+
+
+def _merge_sorted(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The sorted union of two sorted arrays of distinct keys."""
+    if not len(a):
+        return b
+    both = np.sort(np.concatenate([a, b]))
+    keep = np.ones(len(both), dtype=bool)
+    np.not_equal(both[1:], both[:-1], out=keep[1:])
+    return both[keep]
 
 
 def _in_sorted(
