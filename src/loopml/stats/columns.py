@@ -1,0 +1,486 @@
+"""Column profiles: what one column of a dataset looks like, in a form that merges exactly.
+
+Two kinds, both frozen dataclasses with no I/O and no dataframe library:
+
+* :class:`NumericProfile` (numbers, and datetimes as seconds since the epoch): counts of values,
+  nulls and infinities, min and max, mergeable central moments, a histogram on fixed edges with
+  open-ended outer bins, and a KLL quantile sketch.
+* :class:`CategoricalProfile` (strings, categories, booleans): exact counts per category up to a
+  cap, beyond which the rarest are folded into an ``other`` count.
+
+``a.merge(b)`` adds two profiles of the same column: every count adds up exactly; moments combine
+with the pairwise formulas of Chan et al. and Pébay (exact up to float rounding).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from loopml.errors import InvalidArgument
+from loopml.stats.sketch import DEFAULT_K, QuantileSketch
+
+__all__ = [
+    "DEFAULT_CATEGORY_CAP",
+    "Category",
+    "CategoricalProfile",
+    "ColumnProfile",
+    "Moments",
+    "NumericProfile",
+    "Top",
+    "column_from_dict",
+]
+
+DEFAULT_CATEGORY_CAP = 10_000
+
+Category = str | int | float | bool
+"""A category value as it appears in JSON."""
+
+
+@dataclass(frozen=True, slots=True)
+class Moments:
+    """Count, mean and the 2nd to 4th central moment sums (``M_p = sum((x - mean) ** p)``)."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    m3: float = 0.0
+    m4: float = 0.0
+
+    @classmethod
+    def of(cls, values: npt.NDArray[np.float64]) -> Moments:
+        """The moments of finite ``values`` (one pass for the mean, BLAS dot products after)."""
+        n = int(values.size)
+        if n == 0:
+            return cls()
+        mean = float(values.mean())
+        d = values - mean
+        d2 = d * d
+        return cls(n, mean, float(d2.sum()), float(d2 @ d), float(d2 @ d2))
+
+    def merge(self, other: Moments) -> Moments:
+        """The moments of both samples together (Pébay 2008, eqs. 3.1 and 3.2)."""
+        if other.n == 0:
+            return self
+        if self.n == 0:
+            return other
+        na, nb = float(self.n), float(other.n)
+        n = na + nb
+        delta = other.mean - self.mean
+        dn = delta / n
+        mean = self.mean + dn * nb
+        m2 = self.m2 + other.m2 + delta * dn * na * nb
+        m3 = (
+            self.m3
+            + other.m3
+            + delta * dn * dn * na * nb * (na - nb)
+            + 3.0 * dn * (na * other.m2 - nb * self.m2)
+        )
+        m4 = (
+            self.m4
+            + other.m4
+            + delta * dn**3 * na * nb * (na * na - na * nb + nb * nb)
+            + 6.0 * dn * dn * (na * na * other.m2 + nb * nb * self.m2)
+            + 4.0 * dn * (na * other.m3 - nb * self.m3)
+        )
+        return Moments(self.n + other.n, mean, m2, m3, m4)
+
+    @property
+    def variance(self) -> float | None:
+        """Sample variance (``ddof=1``, as pandas), or None below two values."""
+        return self.m2 / (self.n - 1) if self.n > 1 else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation (``ddof=1``, as pandas)."""
+        v = self.variance
+        return math.sqrt(v) if v is not None else None
+
+    @property
+    def population_std(self) -> float | None:
+        """Population standard deviation (``ddof=0``, as ``numpy.std``)."""
+        return math.sqrt(self.m2 / self.n) if self.n > 0 else None
+
+    @property
+    def skew(self) -> float | None:
+        """Bias-corrected skewness, as ``pandas.Series.skew`` (None below three values)."""
+        n = self.n
+        if n < 3:
+            return None
+        if self.m2 <= 0:
+            return 0.0
+        g1 = math.sqrt(n) * self.m3 / self.m2**1.5
+        return g1 * math.sqrt(n * (n - 1)) / (n - 2)
+
+    @property
+    def kurtosis(self) -> float | None:
+        """Bias-corrected excess kurtosis, as ``pandas.Series.kurt`` (None below four values)."""
+        n = self.n
+        if n < 4:
+            return None
+        if self.m2 <= 0:
+            return 0.0
+        num = n * (n + 1) * (n - 1) * self.m4
+        den = (n - 2) * (n - 3) * self.m2 * self.m2
+        return num / den - 3.0 * (n - 1) ** 2 / ((n - 2) * (n - 3))
+
+
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+def _epoch_to_iso(seconds: float | None, tz: str | None) -> str | None:
+    if seconds is None:
+        return None
+    micros = round(seconds * 1e6)
+    stamp = np.datetime64(micros // 1_000_000, "s") if micros % 1_000_000 == 0 else None
+    text = str(stamp if stamp is not None else np.datetime64(micros, "us"))
+    return f"{text}+00:00" if tz else text
+
+
+@dataclass(frozen=True, slots=True)
+class NumericProfile:
+    """The profile of a numeric (or datetime) column.
+
+    Attributes:
+        name: column name.
+        kind: ``"numeric"``, or ``"datetime"`` (values are seconds since the Unix epoch, UTC
+            when ``tz`` is set).
+        count: non-null values, infinities included.
+        nulls: null values (None, NaN, NA, NaT).
+        pos_inf: ``+inf`` values; ``neg_inf``: ``-inf`` values. Infinities are counted but kept
+            out of min/max, moments, histogram and sketch.
+        min: smallest finite value (None without one); ``max`` likewise.
+        moments: count, mean and central moment sums of the finite values.
+        edges: histogram edges ``e0 < e1 < ... < eB`` (B bins; empty before any finite value).
+            The outer bins are open-ended: bin 0 holds everything below ``e1`` and the last bin
+            everything at or above ``e(B-1)``, so later data always fits. Bins are left-closed.
+        counts: finite values per bin (``len(edges) - 1`` integers).
+        sketch: KLL sketch of the finite values, for quantiles and for counts on other edges.
+        tz: time zone the datetimes were given in (display only), for ``kind="datetime"``.
+    """
+
+    name: str
+    kind: Literal["numeric", "datetime"]
+    count: int
+    nulls: int
+    pos_inf: int
+    neg_inf: int
+    min: float | None
+    max: float | None
+    moments: Moments
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]
+    sketch: QuantileSketch = field(compare=False)
+    tz: str | None = None
+
+    type: ClassVar[str] = "numeric"
+
+    @property
+    def rows(self) -> int:
+        """Rows seen: values plus nulls."""
+        return self.count + self.nulls
+
+    @property
+    def finite(self) -> int:
+        """Finite values (those in the histogram, moments and sketch)."""
+        return self.moments.n
+
+    @property
+    def mean(self) -> float | None:
+        """Mean of the finite values."""
+        return self.moments.mean if self.moments.n else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation (``ddof=1``)."""
+        return self.moments.std
+
+    @property
+    def skew(self) -> float | None:
+        """Bias-corrected skewness (as pandas)."""
+        return self.moments.skew
+
+    @property
+    def kurtosis(self) -> float | None:
+        """Bias-corrected excess kurtosis (as pandas)."""
+        return self.moments.kurtosis
+
+    @property
+    def inner_edges(self) -> npt.NDArray[np.float64]:
+        """The cut points between bins: ``edges[1:-1]``."""
+        return np.asarray(self.edges[1:-1], dtype=np.float64)
+
+    def quantile(self, q: float | Iterable[float]) -> Any:
+        """Quantile(s) at ``q`` in [0, 1] from the sketch (rank error: ``sketch.rank_error``).
+
+        ``q=0`` and ``q=1`` give the exact min and max.
+        """
+        scalar = isinstance(q, (int, float))
+        qs = np.atleast_1d(np.asarray(q, dtype=np.float64))
+        out = self.sketch.quantiles(qs)
+        if self.min is not None and self.max is not None:
+            out = np.where(qs == 0.0, self.min, np.where(qs == 1.0, self.max, out))
+        return float(out[0]) if scalar else out
+
+    def counts_on(self, edges: Iterable[float]) -> npt.NDArray[np.int64]:
+        """Finite-value counts on another histogram's ``edges`` (same open-ended bins).
+
+        Exact when ``edges`` equal this profile's edges or the sketch still holds every value;
+        otherwise estimated from the sketch (rank error ``sketch.rank_error`` per cut point) and
+        rounded to integers that add up to :attr:`finite` exactly.
+        """
+        e = tuple(float(x) for x in edges)
+        if len(e) < 2:
+            raise InvalidArgument(f"column {self.name!r}: edges need at least two values, got {e}")
+        if e == self.edges:
+            return np.asarray(self.counts, dtype=np.int64)
+        return self.sketch.bin_counts(np.asarray(e[1:-1]), total=self.finite)
+
+    def display(self, value: float | None) -> str | float | None:
+        """A value of this column as shown to people: an ISO timestamp for datetimes."""
+        return _epoch_to_iso(value, self.tz) if self.kind == "datetime" else value
+
+    @property
+    def min_display(self) -> str | float | None:
+        """``min`` as an ISO timestamp for datetimes, else the number."""
+        return _epoch_to_iso(self.min, self.tz) if self.kind == "datetime" else self.min
+
+    @property
+    def max_display(self) -> str | float | None:
+        """``max`` as an ISO timestamp for datetimes, else the number."""
+        return _epoch_to_iso(self.max, self.tz) if self.kind == "datetime" else self.max
+
+    def merge(self, other: ColumnProfile) -> NumericProfile:
+        """This profile plus ``other`` (same column and kind, same edges or one side empty).
+
+        Raises:
+            InvalidArgument: the other profile is of another kind or was binned on other edges
+                (build both with the same ``edges``, e.g. a reference profile's).
+        """
+        if not isinstance(other, NumericProfile) or other.kind != self.kind:
+            raise InvalidArgument(
+                f"column {self.name!r}: cannot merge a {self.kind} profile with a "
+                f"{getattr(other, 'kind', type(other).__name__)} profile"
+            )
+        if not other.edges:
+            edges, counts = self.edges, self.counts
+        elif not self.edges:
+            edges, counts = other.edges, other.counts
+        elif self.edges == other.edges:
+            edges = self.edges
+            counts = tuple(a + b for a, b in zip(self.counts, other.counts, strict=True))
+        else:
+            raise InvalidArgument(
+                f"column {self.name!r}: the two profiles were binned on different edges; build "
+                "them with the same edges (profile(data, edges=reference.edges())) to merge them"
+            )
+        mins = [x for x in (self.min, other.min) if x is not None]
+        maxs = [x for x in (self.max, other.max) if x is not None]
+        return replace(
+            self,
+            count=self.count + other.count,
+            nulls=self.nulls + other.nulls,
+            pos_inf=self.pos_inf + other.pos_inf,
+            neg_inf=self.neg_inf + other.neg_inf,
+            min=min(mins) if mins else None,
+            max=max(maxs) if maxs else None,
+            moments=self.moments.merge(other.moments),
+            edges=edges,
+            counts=counts,
+            sketch=self.sketch.merge(other.sketch),
+            tz=self.tz or other.tz,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (the sketch as base64)."""
+        m = self.moments
+        return {
+            "type": "numeric",
+            "name": self.name,
+            "kind": self.kind,
+            "count": self.count,
+            "nulls": self.nulls,
+            "pos_inf": self.pos_inf,
+            "neg_inf": self.neg_inf,
+            "min": self.min,
+            "max": self.max,
+            "moments": {"n": m.n, "mean": m.mean, "m2": m.m2, "m3": m.m3, "m4": m.m4},
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+            "sketch": self.sketch.to_base64(),
+            "tz": self.tz,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NumericProfile:
+        """Rebuild from :meth:`to_dict` output."""
+        m = data["moments"]
+        edges = tuple(float(x) for x in data["edges"])
+        counts = tuple(int(x) for x in data["counts"])
+        if edges and len(counts) != len(edges) - 1:
+            raise InvalidArgument(
+                f"column {data['name']!r}: {len(edges)} edges need {len(edges) - 1} counts, "
+                f"got {len(counts)}"
+            )
+        return cls(
+            name=str(data["name"]),
+            kind=data["kind"],
+            count=int(data["count"]),
+            nulls=int(data["nulls"]),
+            pos_inf=int(data["pos_inf"]),
+            neg_inf=int(data["neg_inf"]),
+            min=_opt_float(data["min"]),
+            max=_opt_float(data["max"]),
+            moments=Moments(
+                int(m["n"]), float(m["mean"]), float(m["m2"]), float(m["m3"]), float(m["m4"])
+            ),
+            edges=edges,
+            counts=counts,
+            sketch=QuantileSketch.from_base64(data["sketch"]),
+            tz=data.get("tz"),
+        )
+
+
+class Top(NamedTuple):
+    """The most frequent categories and the count of all the others."""
+
+    categories: tuple[tuple[Category, int], ...]
+    other: int
+
+
+def _category_key(item: tuple[Category, int]) -> tuple[int, str, str]:
+    value, count = item
+    return (-count, type(value).__name__, str(value))
+
+
+def fold(counts: Mapping[Category, int], cap: int) -> tuple[tuple[tuple[Category, int], ...], int]:
+    """Categories sorted by count (ties by value), the tail beyond ``cap`` summed into one count."""
+    items = sorted(((k, int(v)) for k, v in counts.items() if v), key=_category_key)
+    if len(items) <= cap:
+        return tuple(items), 0
+    return tuple(items[:cap]), sum(c for _, c in items[cap:])
+
+
+@dataclass(frozen=True, slots=True)
+class CategoricalProfile:
+    """The profile of a categorical (string, category or boolean) column.
+
+    Attributes:
+        name: column name.
+        kind: ``"categorical"`` or ``"boolean"``.
+        count: non-null values.
+        nulls: null values.
+        categories: ``(value, count)`` pairs, most frequent first (ties ordered by value).
+        other: values of the categories folded away beyond ``cap`` (0 below the cap).
+        cap: how many categories are counted exactly.
+    """
+
+    name: str
+    kind: Literal["categorical", "boolean"]
+    count: int
+    nulls: int
+    categories: tuple[tuple[Category, int], ...]
+    other: int = 0
+    cap: int = DEFAULT_CATEGORY_CAP
+
+    type: ClassVar[str] = "categorical"
+
+    @property
+    def rows(self) -> int:
+        """Rows seen: values plus nulls."""
+        return self.count + self.nulls
+
+    @property
+    def n_categories(self) -> int:
+        """Distinct categories counted exactly (a lower bound when ``other`` > 0)."""
+        return len(self.categories)
+
+    def as_dict(self) -> dict[Category, int]:
+        """Category -> count (without ``other``)."""
+        return dict(self.categories)
+
+    def top(self, k: int = 10) -> Top:
+        """The ``k`` most frequent categories and the count of all the rest (``other``)."""
+        if k < 0:
+            raise InvalidArgument(f"top(k) needs k >= 0, not {k}")
+        rest = sum(c for _, c in self.categories[k:])
+        return Top(self.categories[:k], rest + self.other)
+
+    def merge(self, other: ColumnProfile) -> CategoricalProfile:
+        """This profile plus ``other``: counts add up; the tail beyond the cap folds into other."""
+        if not isinstance(other, CategoricalProfile):
+            raise InvalidArgument(
+                f"column {self.name!r}: cannot merge a {self.kind} profile with a "
+                f"{other.kind} profile"
+            )
+        counts = dict(self.categories)
+        for value, c in other.categories:
+            counts[value] = counts.get(value, 0) + c
+        cap = min(self.cap, other.cap)
+        categories, folded = fold(counts, cap)
+        kind = self.kind if self.kind == other.kind else "categorical"
+        return CategoricalProfile(
+            name=self.name,
+            kind=kind,
+            count=self.count + other.count,
+            nulls=self.nulls + other.nulls,
+            categories=categories,
+            other=self.other + other.other + folded,
+            cap=cap,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (categories as ``[value, count]`` pairs, in order)."""
+        return {
+            "type": "categorical",
+            "name": self.name,
+            "kind": self.kind,
+            "count": self.count,
+            "nulls": self.nulls,
+            "categories": [[v, c] for v, c in self.categories],
+            "other": self.other,
+            "cap": self.cap,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoricalProfile:
+        """Rebuild from :meth:`to_dict` output."""
+        return cls(
+            name=str(data["name"]),
+            kind=data["kind"],
+            count=int(data["count"]),
+            nulls=int(data["nulls"]),
+            categories=tuple((v, int(c)) for v, c in data["categories"]),
+            other=int(data["other"]),
+            cap=int(data["cap"]),
+        )
+
+
+ColumnProfile = NumericProfile | CategoricalProfile
+"""Either kind of column profile."""
+
+
+def column_from_dict(data: Mapping[str, Any]) -> ColumnProfile:
+    """Rebuild a column profile of either kind from its ``to_dict`` output."""
+    kind = data.get("type")
+    if kind == "numeric":
+        return NumericProfile.from_dict(data)
+    if kind == "categorical":
+        return CategoricalProfile.from_dict(data)
+    raise InvalidArgument(
+        f"column {data.get('name')!r}: unknown profile type {kind!r}; expected numeric or "
+        "categorical"
+    )
+
+
+def empty_numeric(
+    name: str, kind: Literal["numeric", "datetime"] = "numeric", k: int = DEFAULT_K
+) -> NumericProfile:
+    """The profile of a numeric column with no rows."""
+    return NumericProfile(name, kind, 0, 0, 0, 0, None, None, Moments(), (), (), QuantileSketch.empty(k))
