@@ -16,8 +16,8 @@ import numpy.typing as npt
 
 from loopml.errors import InvalidArgument
 from loopml.stats.columns import (
-    Category,
     CategoricalProfile,
+    Category,
     ColumnProfile,
     Moments,
     NumericProfile,

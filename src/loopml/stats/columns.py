@@ -114,7 +114,7 @@ class Moments:
             return None
         if self.m2 <= 0:
             return 0.0
-        g1 = math.sqrt(n) * self.m3 / self.m2**1.5
+        g1 = math.sqrt(n) * self.m3 / float(self.m2**1.5)
         return g1 * math.sqrt(n * (n - 1)) / (n - 2)
 
     @property
@@ -360,7 +360,7 @@ def _category_key(item: tuple[Category, int]) -> tuple[int, str, str]:
 
 
 def fold(counts: Mapping[Category, int], cap: int) -> tuple[tuple[tuple[Category, int], ...], int]:
-    """Categories sorted by count (ties by value), the tail beyond ``cap`` summed into one count."""
+    """Categories by count (ties by value); the tail beyond ``cap`` summed into one count."""
     items = sorted(((k, int(v)) for k, v in counts.items() if v), key=_category_key)
     if len(items) <= cap:
         return tuple(items), 0
@@ -483,4 +483,6 @@ def empty_numeric(
     name: str, kind: Literal["numeric", "datetime"] = "numeric", k: int = DEFAULT_K
 ) -> NumericProfile:
     """The profile of a numeric column with no rows."""
-    return NumericProfile(name, kind, 0, 0, 0, 0, None, None, Moments(), (), (), QuantileSketch.empty(k))
+    return NumericProfile(
+        name, kind, 0, 0, 0, 0, None, None, Moments(), (), (), QuantileSketch.empty(k)
+    )

@@ -55,7 +55,6 @@ FORMAT = 1
 """Version of the :meth:`DatasetProfile.to_dict` layout."""
 
 
-
 @dataclass(frozen=True, slots=True)
 class DatasetProfile:
     """The profile of a table: row count, one profile per column (in order), the target.
@@ -87,7 +86,9 @@ class DatasetProfile:
         for col in self.columns:
             if col.name == name:
                 return col
-        raise KeyError(f"column {name!r} is not in this profile; columns: {list(self.column_names)}")
+        raise KeyError(
+            f"column {name!r} is not in this profile; columns: {list(self.column_names)}"
+        )
 
     def __contains__(self, name: object) -> bool:
         return any(c.name == name for c in self.columns)
@@ -100,9 +101,7 @@ class DatasetProfile:
 
     def edges(self) -> dict[str, tuple[float, ...]]:
         """Histogram edges of every numeric column that has them (pass as ``edges=``)."""
-        return {
-            c.name: c.edges for c in self.columns if isinstance(c, NumericProfile) and c.edges
-        }
+        return {c.name: c.edges for c in self.columns if isinstance(c, NumericProfile) and c.edges}
 
     def merge(self, other: DatasetProfile) -> DatasetProfile:
         """The profile of both tables' rows together.
@@ -290,9 +289,9 @@ class ProfileBuilder:
         self._rows = 0
 
     def _new_acc(self, name: str, kind: Kind) -> Acc:
-        if kind in ("categorical", "boolean"):
-            return CategoricalAcc(name, kind, self._cap)  # type: ignore[arg-type]
-        return NumericAcc(name, kind, self._edges.get(name), self._bins, self._k)  # type: ignore[arg-type]
+        if kind == "categorical" or kind == "boolean":
+            return CategoricalAcc(name, kind, self._cap)
+        return NumericAcc(name, kind, self._edges.get(name), self._bins, self._k)
 
     def _start(self, frame: pd.DataFrame) -> dict[str, Acc]:
         names = [str(c) for c in frame.columns]
@@ -428,7 +427,9 @@ class EdgeFinder:
         if bins < 1:
             raise InvalidArgument(f"bins must be at least 1, not {bins}")
         self._bins = bins
-        self._categorical = frozenset([categorical] if isinstance(categorical, str) else categorical or ())
+        self._categorical = frozenset(
+            [categorical] if isinstance(categorical, str) else categorical or ()
+        )
         self._k = sketch_k
         self._sketches: dict[str, Any] = {}
         self._distinct: dict[str, np.ndarray[Any, np.dtype[np.float64]] | None] = {}

@@ -117,8 +117,10 @@ class QuantileSketch:
         out._kll.merge(other._kll)
         return out
 
-    def quantiles(self, ranks: Sequence[float] | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
-        """Approximate quantiles at normalised ``ranks`` in [0, 1] (NaN when the sketch is empty)."""
+    def quantiles(
+        self, ranks: Sequence[float] | npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """Approximate quantiles at normalised ``ranks`` in [0, 1] (NaN for an empty sketch)."""
         r = np.asarray(ranks, dtype=np.float64)
         if r.size and (np.nanmin(r) < 0 or np.nanmax(r) > 1):
             raise InvalidArgument(f"quantile ranks must lie in [0, 1], not {r.tolist()}")
@@ -126,7 +128,9 @@ class QuantileSketch:
             return np.full(r.shape, np.nan)
         return np.asarray(self._kll.get_quantiles(r.tolist(), True), dtype=np.float64)
 
-    def bin_counts(self, inner_edges: npt.ArrayLike, total: int | None = None) -> npt.NDArray[np.int64]:
+    def bin_counts(
+        self, inner_edges: npt.ArrayLike, total: int | None = None
+    ) -> npt.NDArray[np.int64]:
         """Estimated counts in the bins that ``inner_edges`` cut the line into.
 
         Bin 0 is ``(-inf, e0)``, bin ``i`` is ``[e(i-1), e(i))`` and the last is ``[e(-1), inf)``:
