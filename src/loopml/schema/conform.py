@@ -89,7 +89,7 @@ def _convert(series: pd.Series, col: ColumnSchema) -> pd.Series | str:
             values = series.to_numpy(dtype="float64", na_value=np.nan)
             null = np.isnan(values)
             with np.errstate(invalid="ignore"):
-                bad = ~null & (values != np.floor(values) | ~np.isfinite(values))
+                bad = ~null & ((values != np.floor(values)) | ~np.isfinite(values))
             if bad.any():
                 return f"{got} with fractional values{_example(series, bad)}"
             if null.any():

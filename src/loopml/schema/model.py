@@ -269,6 +269,7 @@ def _check_column(col: ColumnSchema, path: tuple[str | int, ...] = ()) -> None:
         put(col, "categories", cats)
     if col.description is not None and not isinstance(col.description, str):
         raise _FieldError((*path, "description"), "description must be text")
+    put(col, "description", col.description or None)
     put(col, "severity", _severities(col.severity, (*path, "severity"), COLUMN_RULES))
 
 
@@ -542,7 +543,9 @@ def _check_schema(schema: Schema) -> None:
     seen: set[str] = set()
     for i, col in enumerate(cols):
         if col.name in seen:
-            raise _FieldError(("columns", i, "name"), f"column {col.name!r} is listed twice")
+            raise _FieldError(
+                ("columns", i, "name"), "an earlier column has this name too; rename or remove one"
+            )
         seen.add(col.name)
     if not isinstance(schema.format, int) or isinstance(schema.format, bool):
         raise _FieldError(("format",), f"format must be an integer ({FORMAT_VERSION})")
@@ -578,6 +581,7 @@ def _check_schema(schema: Schema) -> None:
         raise _FieldError(("allow_extra_columns",), "allow_extra_columns must be true or false")
     if schema.description is not None and not isinstance(schema.description, str):
         raise _FieldError(("description",), "description must be text")
+    put(schema, "description", schema.description or None)
     put(schema, "severity", _severities(schema.severity, ("severity",), RULES))
 
 
