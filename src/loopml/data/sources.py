@@ -78,6 +78,7 @@ class Source:
         parquet_path: a local Parquet file holding exactly this data, which can be stored as is
             (None when the data must be written to Parquet first).
         size_bytes: the size of the source file, when known.
+        frame: the table itself, for a source already in memory (None for files and queries).
     """
 
     description: str
@@ -85,6 +86,7 @@ class Source:
     batches: Callable[[], Iterator[pa.RecordBatch]]
     parquet_path: str | None = None
     size_bytes: int | None = None
+    frame: Any = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -146,6 +148,7 @@ def _table_source(data: Any, batch_rows: int) -> Source:
         description=f"{kind} ({table.num_rows} rows x {table.num_columns} columns)",
         schema=table.schema,
         batches=lambda: iter(table.to_batches(max_chunksize=batch_rows)),
+        frame=data if module == "pandas" else table,
     )
 
 
