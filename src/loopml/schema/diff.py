@@ -48,7 +48,7 @@ class ColumnChange:
         if self.field == "categories" and self.old is not None and self.new is not None:
             added = [c for c in self.new if c not in self.old]
             removed = [c for c in self.old if c not in self.new]
-            extra = f" (added {_show(added)}, removed {_show(removed)})"
+            extra = f" (added {_show(added or None)}, removed {_show(removed or None)})"
         mark = " [tightens]" if self.tightens else ""
         return f"{where}: {self.field} {_show(self.old)} -> {_show(self.new)}{extra}{mark}"
 

@@ -49,7 +49,8 @@ def infer_schema(
     (with or without a time zone), pandas categoricals; string columns are ``categorical`` when
     they have at most ``max_categories`` distinct values and values repeat (distinct values are
     at most ``categorical_ratio`` of the non-null values), else ``text``. A column is nullable
-    when it has nulls; integer, float and datetime columns get the observed min and max;
+    when it has nulls; integer, float and datetime columns get the observed min and max
+    (except integer ids);
     categorical ones their sorted categories; text and categorical columns whose non-null
     values are all distinct are ``unique``, and so are integer columns with an id-like name
     (``id``, ``*_id``, ``*_key``, ``uuid``).
@@ -157,6 +158,10 @@ def _infer_column(
     id_like = ctype != ColumnType.INTEGER or bool(_ID_NAME.search(name))
     if id_like and ctype in {ColumnType.INTEGER, ColumnType.TEXT, ColumnType.CATEGORICAL}:
         fields["unique"] = len(non_null) > 1 and _all_distinct(non_null, distinct, ctype)
+        if fields["unique"] and ctype == ColumnType.INTEGER:
+            # New rows get new ids: the ids seen so far are no range for future ones.
+            fields.pop("min", None)
+            fields.pop("max", None)
     return ColumnSchema(name=name, type=ctype, **fields)
 
 
