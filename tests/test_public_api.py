@@ -14,6 +14,9 @@ TOP_LEVEL = [
     "ActiveRun",
     "ArtifactInfo",
     "Client",
+    "Dataset",
+    "DatasetInput",
+    "DatasetVersion",
     "Environment",
     "LoopError",
     "Metric",
@@ -31,9 +34,12 @@ TOP_LEVEL = [
     "errors",
     "flush",
     "get_client",
+    "get_dataset",
     "get_tracking_uri",
+    "load_dataset",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_dict",
     "log_figure",
     "log_metric",
@@ -47,6 +53,7 @@ TOP_LEVEL = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "split_dataset",
     "start_run",
 ]
 
@@ -70,8 +77,29 @@ def test_unknown_attribute_is_an_attribute_error() -> None:
 
 
 def test_all_lists_are_sorted() -> None:
-    for module in (loopml.errors, loopml.tracking):
+    import loopml.data
+    import loopml.schema
+    import loopml.stats
+
+    for module in (loopml.errors, loopml.tracking, loopml.data, loopml.schema, loopml.stats):
         assert list(module.__all__) == sorted(module.__all__), module.__name__
+
+
+def test_every_data_name_resolves() -> None:
+    import loopml.data
+
+    for name in loopml.data.__all__:
+        assert getattr(loopml.data, name) is not None, name
+
+
+def test_import_loopml_data_stays_light() -> None:
+    code = (
+        "import sys, loopml.data\n"
+        "heavy = {'sqlalchemy', 'pandas', 'pyarrow', 'scipy'}\n"
+        "print(sorted(heavy & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_import_loopml_stays_light() -> None:

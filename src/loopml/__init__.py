@@ -24,7 +24,14 @@ if TYPE_CHECKING:
     from loopml.client import Client as Client
     from loopml.client import RunComparison as RunComparison
     from loopml.client import set_seed as set_seed
+    from loopml.data import get_dataset as get_dataset
+    from loopml.data import load_dataset as load_dataset
+    from loopml.data import log_dataset as log_dataset
+    from loopml.data import split_dataset as split_dataset
     from loopml.entities import ArtifactInfo as ArtifactInfo
+    from loopml.entities import Dataset as Dataset
+    from loopml.entities import DatasetInput as DatasetInput
+    from loopml.entities import DatasetVersion as DatasetVersion
     from loopml.entities import Environment as Environment
     from loopml.entities import Metric as Metric
     from loopml.entities import MetricHistory as MetricHistory
@@ -64,9 +71,16 @@ _LAZY = {
     "RunComparison": ("loopml.client", "RunComparison"),
     "set_seed": ("loopml.client", "set_seed"),
     **{
+        name: ("loopml.data", name)
+        for name in ("get_dataset", "load_dataset", "log_dataset", "split_dataset")
+    },
+    **{
         name: ("loopml.entities", name)
         for name in (
             "ArtifactInfo",
+            "Dataset",
+            "DatasetInput",
+            "DatasetVersion",
             "Environment",
             "Metric",
             "MetricHistory",
@@ -110,6 +124,9 @@ __all__ = [
     "ActiveRun",
     "ArtifactInfo",
     "Client",
+    "Dataset",
+    "DatasetInput",
+    "DatasetVersion",
     "Environment",
     "LoopError",
     "Metric",
@@ -127,9 +144,12 @@ __all__ = [
     "errors",
     "flush",
     "get_client",
+    "get_dataset",
     "get_tracking_uri",
+    "load_dataset",
     "log_artifact",
     "log_artifacts",
+    "log_dataset",
     "log_dict",
     "log_figure",
     "log_metric",
@@ -143,6 +163,7 @@ __all__ = [
     "set_tag",
     "set_tags",
     "set_tracking_uri",
+    "split_dataset",
     "start_run",
 ]
 
