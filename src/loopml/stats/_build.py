@@ -1,6 +1,6 @@
 """Accumulators that turn pandas columns into column profiles, chunk by chunk.
 
-Private: :mod:`loopml.stats.profile` drives them. Each numeric chunk is sorted once; its
+Private: :mod:`loopml.stats.dataset` drives them. Each numeric chunk is sorted once; its
 quantiles, histogram counts (``searchsorted`` of the edges in the sorted values), min and max come
 from the sorted array, and the KLL sketch is updated with it (sorted input is also the sketch's
 fastest path). Categories come from ``value_counts``.
@@ -9,6 +9,7 @@ fastest path). Categories come from ``value_counts``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -128,6 +129,38 @@ def edges_from_sorted(xs: FloatArray, bins: int) -> tuple[float, ...]:
     return quantile_edges(_sorted_quantiles(xs, np.linspace(0.0, 1.0, bins + 1)))
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedNumeric:
+    """One chunk of a numeric column, counted, sorted and summed (no profile state needed)."""
+
+    count: int
+    nulls: int
+    pos_inf: int
+    neg_inf: int
+    sorted_values: FloatArray
+    moments: Moments
+    tz: str | None
+
+
+def prepare_numeric(x: FloatArray, tz: str | None) -> PreparedNumeric:
+    """The state-free part of a numeric update: numpy releases the GIL for all of it, so
+    :class:`~loopml.stats.dataset.ProfileBuilder` runs it on a worker thread for the next column
+    while the current column's KLL update (which holds the GIL) runs."""
+    n = x.size
+    finite = np.isfinite(x)
+    n_finite = int(np.count_nonzero(finite))
+    nulls = pos = neg = 0
+    if n_finite == n:
+        xf = x
+    else:
+        nulls = int(np.count_nonzero(np.isnan(x)))
+        pos = int(np.count_nonzero(x == np.inf))
+        neg = n - n_finite - nulls - pos
+        xf = x[finite]
+    xs = np.sort(xf)
+    return PreparedNumeric(n - nulls, nulls, pos, neg, xs, Moments.of(xs), tz)
+
+
 class NumericAcc:
     """Mutable numeric column state: counts, moments, histogram and a KLL sketch."""
 
@@ -154,30 +187,23 @@ class NumericAcc:
         self.tz: str | None = None
 
     def update(self, x: FloatArray, tz: str | None) -> None:
-        n = x.size
-        if tz:
-            self.tz = tz
-        finite = np.isfinite(x)
-        n_finite = int(np.count_nonzero(finite))
-        if n_finite == n:
-            xf = x
-            nulls = 0
-        else:
-            nan = np.isnan(x)
-            nulls = int(np.count_nonzero(nan))
-            pos = int(np.count_nonzero(x == np.inf))
-            self.pos_inf += pos
-            self.neg_inf += n - n_finite - nulls - pos
-            xf = x[finite]
-        self.nulls += nulls
-        self.count += n - nulls
-        if n_finite == 0:
+        self.apply(prepare_numeric(x, tz))
+
+    def apply(self, chunk: PreparedNumeric) -> None:
+        """Fold a prepared chunk in (the KLL update holds the GIL; the rest is cheap)."""
+        if chunk.tz:
+            self.tz = chunk.tz
+        self.nulls += chunk.nulls
+        self.count += chunk.count
+        self.pos_inf += chunk.pos_inf
+        self.neg_inf += chunk.neg_inf
+        xs = chunk.sorted_values
+        if xs.size == 0:
             return
-        xs = np.sort(xf)
         lo, hi = float(xs[0]), float(xs[-1])
         self.min = lo if self.min is None else min(self.min, lo)
         self.max = hi if self.max is None else max(self.max, hi)
-        self.moments = self.moments.merge(Moments.of(xs))
+        self.moments = self.moments.merge(chunk.moments)
         self.kll.update(xs)
         if self.edges is None:
             self.edges = edges_from_sorted(xs, self.bins)

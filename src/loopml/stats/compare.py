@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidArgument
 from loopml.stats.columns import CategoricalProfile, ColumnProfile
-from loopml.stats.profile import DatasetProfile
+from loopml.stats.dataset import DatasetProfile
 from loopml.stats.stattests import DriftResult, DriftTest, default_test, get_drift_test
 
 if TYPE_CHECKING:

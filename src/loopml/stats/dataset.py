@@ -10,8 +10,11 @@ profile's) or make two passes: :class:`EdgeFinder` over the chunks for quantile 
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,10 +27,12 @@ from loopml.stats._build import (
     CategoricalAcc,
     Kind,
     NumericAcc,
+    PreparedNumeric,
     check_edges,
     column_kind,
     discrete_edges,
     numeric_values,
+    prepare_numeric,
     quantile_edges,
 )
 from loopml.stats.columns import (
@@ -50,6 +55,9 @@ __all__ = [
     "profile",
     "profile_chunks",
 ]
+
+PARALLEL_ROWS = 100_000
+"""Chunks at least this long overlap one column's sorting with another's sketch update."""
 
 FORMAT = 1
 """Version of the :meth:`DatasetProfile.to_dict` layout."""
@@ -331,12 +339,42 @@ class ProfileBuilder:
                 f"chunk columns {names} differ from the first chunk's {list(self._accs)}; "
                 "every chunk of a table must have the same columns in the same order"
             )
+        numeric: list[tuple[NumericAcc, pd.Series[Any]]] = []
         for name, col in zip(names, frame.columns, strict=True):
-            self._update_column(name, frame[col])
+            series = frame[col]
+            acc = self._column_acc(name, series)
+            if isinstance(acc, NumericAcc):
+                numeric.append((acc, series))
+            elif acc is not None:
+                acc.update(series)
+        self._update_numeric(numeric, len(frame))
         self._rows += len(frame)
         return self
 
-    def _update_column(self, name: str, series: pd.Series[Any]) -> None:
+    def _update_numeric(self, columns: list[tuple[NumericAcc, pd.Series[Any]]], rows: int) -> None:
+        def prepare(item: tuple[NumericAcc, pd.Series[Any]]) -> PreparedNumeric:
+            acc, series = item
+            return prepare_numeric(*numeric_values(series, acc.kind))
+
+        if rows < PARALLEL_ROWS or len(columns) < 2:
+            for item in columns:
+                item[0].apply(prepare(item))
+            return
+        # Sorting and moments (numpy, GIL released) for the next columns run on a worker thread
+        # while this thread feeds the current column to its KLL sketch (which holds the GIL).
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="loopml-profile") as pool:
+            ahead: deque[Future[PreparedNumeric]] = deque()
+            queue = iter(columns)
+            for item in itertools.islice(queue, 2):
+                ahead.append(pool.submit(prepare, item))
+            for acc, _ in columns:
+                prepared = ahead.popleft().result()
+                for item in itertools.islice(queue, 1):
+                    ahead.append(pool.submit(prepare, item))
+                acc.apply(prepared)
+
+    def _column_acc(self, name: str, series: pd.Series[Any]) -> Acc | None:
+        """The column's accumulator, swapped for a new kind if it only saw nulls so far."""
         assert self._accs is not None
         acc = self._accs[name]
         kind = column_kind(series, name in self._categorical)
@@ -345,7 +383,7 @@ class ProfileBuilder:
         ):
             if series.isna().all():
                 acc.nulls += len(series)
-                return
+                return None
             if acc.count == 0:
                 nulls = acc.nulls
                 acc = self._accs[name] = self._new_acc(name, kind)
@@ -355,11 +393,7 @@ class ProfileBuilder:
                     f"column {name!r} held {acc.kind} values in earlier chunks but "
                     f"{series.dtype} ({kind}) values in this one; cast it to one type"
                 )
-        if isinstance(acc, NumericAcc):
-            values, tz = numeric_values(series, acc.kind)
-            acc.update(values, tz)
-        else:
-            acc.update(series)
+        return acc
 
     def result(self) -> DatasetProfile:
         """The profile of every chunk so far (the builder can go on taking chunks)."""

@@ -69,7 +69,7 @@ class QuantileSketch:
         ds = require("datasketches", "stats", "a quantile sketch")
         try:
             return cls(ds.kll_doubles_sketch.deserialize(data))
-        except (RuntimeError, ValueError, TypeError) as exc:
+        except Exception as exc:  # the C++ reader raises several kinds on corrupt input
             raise InvalidArgument(f"not a serialised KLL doubles sketch ({exc})") from exc
 
     @classmethod

@@ -256,9 +256,28 @@ def _numeric_only(test: str, reference: ColumnProfile, current: ColumnProfile) -
             )
 
 
+def bin_points(
+    column: NumericProfile, edges: npt.NDArray[np.float64], counts: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Where each bin's mass sits: the bin's median from the column's sketch, kept in the bin."""
+    total = counts.sum()
+    mids = (edges[:-1] + edges[1:]) / 2.0
+    if total == 0:
+        return mids
+    cum = np.cumsum(counts) / total
+    ranks = np.clip((np.concatenate(([0.0], cum[:-1])) + cum) / 2.0, 0.0, 1.0)
+    points = column.sketch.quantiles(ranks)
+    points = np.clip(points, edges[:-1], edges[1:])
+    return np.where(counts > 0, points, mids)
+
+
 @dataclass(frozen=True, slots=True)
 class Wasserstein:
-    """Wasserstein-1 distance on bin midpoints, divided by the reference std when ``normed``."""
+    """Wasserstein-1 distance of the binned columns, divided by the reference std if ``normed``.
+
+    Each bin's mass sits at the bin's median (from each side's sketch); see
+    :func:`loopml.stats.drift.wasserstein_points`.
+    """
 
     threshold: float = 0.1
     normed: bool = True
@@ -270,13 +289,15 @@ class Wasserstein:
         assert isinstance(reference, NumericProfile)
         if (res := _empty(self.name, self.threshold, reference, current)) is not None:
             return res
+        assert isinstance(current, NumericProfile)
         edges, r, c = aligned_counts(reference, current)
         assert edges is not None
+        stat = drift.wasserstein_points(
+            bin_points(reference, edges, r), r, bin_points(current, edges, c), c
+        )
         if self.normed:
             std = reference.moments.population_std or 0.0
-            stat = drift.wasserstein_normed(edges, r, c, std)
-        else:
-            stat = drift.wasserstein(edges, r, c)
+            stat /= max(std, drift.WASSERSTEIN_STD_FLOOR)
         return DriftResult(self.name, stat, None, self.threshold, stat >= self.threshold)
 
 
