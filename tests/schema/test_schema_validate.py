@@ -263,3 +263,29 @@ def test_bad_input() -> None:
         validate(pd.DataFrame([[1, 2]], columns=["a", "a"]), s)
     with pytest.raises(InvalidArgument, match="schema must be a loopml Schema"):
         validate(pd.DataFrame({"a": [1]}), {"columns": []})  # type: ignore[arg-type]
+
+
+def test_pyarrow_backed_pandas_columns() -> None:
+    table = pa.table(
+        {
+            "i": pa.array([1, None, 3]),
+            "t": pa.array([1, 2, None], pa.timestamp("ms", tz="UTC")),
+            "d": pa.array(["x", "y", None]).dictionary_encode(),
+            "b": pa.array([True, None, False]),
+        }
+    )
+    df = table.to_pandas(types_mapper=pd.ArrowDtype)
+    from loopml.schema import conform, infer_schema
+
+    inferred = infer_schema(df)
+    assert [c.type for c in inferred] == [C.INTEGER, C.DATETIME, C.CATEGORICAL, C.BOOLEAN]
+    assert validate(df, inferred).ok
+    tighter = inferred.update_column("i", max=2).update_column("d", categories=("x",))
+    tighter = tighter.update_column("t", max=datetime(1970, 1, 1))
+    report = validate(df, tighter)
+    assert [(v.column, v.rule, v.count) for v in report.violations] == [
+        ("i", "range", 1),
+        ("t", "range", 2),
+        ("d", "categories", 1),
+    ]
+    assert list(conform(df, inferred).columns) == ["i", "t", "d", "b"]

@@ -25,6 +25,7 @@ __all__ = [
     "json_safe",
     "kind_of",
     "mix",
+    "normalize",
     "parse_datetimes",
 ]
 
@@ -51,12 +52,30 @@ def kind_of(dtype: Any) -> str:
         arrow = dtype.pyarrow_dtype
         if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
             return "string"
-        if pa.types.is_dictionary(arrow):
-            return "category"
         return "other"
     if ptypes.is_object_dtype(dtype):
         return "object"
     return "other"
+
+
+def normalize(series: pd.Series) -> pd.Series:
+    """A pyarrow-backed (``ArrowDtype``) column as the numpy-backed column pandas would build.
+
+    Integers and booleans keep their nulls as pandas' nullable ``Int64`` and ``boolean``; an
+    Arrow dictionary becomes a pandas category. Other columns are returned as they are.
+    """
+    dtype = series.dtype
+    if not isinstance(dtype, pd.ArrowDtype):
+        return series
+    import pyarrow as pa
+
+    arrow = dtype.pyarrow_dtype
+    if pa.types.is_integer(arrow):
+        return series.astype("UInt64" if arrow == pa.uint64() else "Int64")
+    if pa.types.is_boolean(arrow):
+        return series.astype("boolean")
+    values = series.array.__arrow_array__().to_pandas()
+    return pd.Series(values.array, index=series.index, name=series.name)
 
 
 def describe_dtype(series: pd.Series) -> str:
@@ -174,8 +193,7 @@ def _micros(parsed: pd.Series) -> np.ndarray[Any, np.dtype[np.int64]]:
     """int64 microseconds since the epoch; tz-aware values in UTC, naive ones as written."""
     if not ptypes.is_datetime64_any_dtype(parsed.dtype):
         parsed = pd.to_datetime(parsed, errors="coerce", utc=True)
-    if isinstance(parsed.dtype, pd.ArrowDtype):
-        parsed = parsed.astype(getattr(parsed.dtype, "numpy_dtype"))  # noqa: B009
+    parsed = normalize(parsed)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     parsed = parsed.dt.as_unit("us")

@@ -13,7 +13,7 @@ import pandas as pd
 
 from loopml._frames import as_pandas
 from loopml.errors import InvalidData
-from loopml.schema._dtypes import json_safe, kind_of, parse_datetimes
+from loopml.schema._dtypes import json_safe, kind_of, normalize, parse_datetimes
 from loopml.schema.model import ColumnSchema, ColumnType, Schema
 
 __all__ = ["conform"]
@@ -61,7 +61,7 @@ def conform(data: Any, schema: Schema, *, require_target: bool = False) -> pd.Da
     for col in wanted:
         if col.name not in labels:
             continue
-        series = frame[labels[col.name]]
+        series = normalize(frame[labels[col.name]])
         converted = _convert(series, col)
         if isinstance(converted, str):
             problems.append(f"column {col.name!r}: expected {col.type}, got {converted}")

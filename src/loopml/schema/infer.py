@@ -13,7 +13,7 @@ import pandas as pd
 
 from loopml._frames import as_pandas
 from loopml.errors import InvalidArgument, InvalidData
-from loopml.schema._dtypes import kind_of
+from loopml.schema._dtypes import kind_of, normalize
 from loopml.schema.model import ColumnSchema, ColumnType, Schema
 
 __all__ = ["infer_schema"]
@@ -134,6 +134,7 @@ def _type_of(series: pd.Series, max_categories: int, ratio: float) -> tuple[Colu
 def _infer_column(
     name: str, series: pd.Series, max_categories: int, ratio: float, ranges: bool
 ) -> ColumnSchema:
+    series = normalize(series)
     ctype, distinct = _type_of(series, max_categories, ratio)
     kind = kind_of(series.dtype)
     if kind == "object" and ctype in {ColumnType.INTEGER, ColumnType.FLOAT}:

@@ -25,6 +25,7 @@ from loopml.schema._dtypes import (
     json_safe,
     kind_of,
     mix,
+    normalize,
 )
 from loopml.schema.model import COLUMN_RULES, ColumnSchema, ColumnType, Schema
 from loopml.schema.report import ValidationReport, Violation
@@ -128,7 +129,7 @@ class Validator:
             if col.name not in labels:
                 self._tally(col.name, "missing_column").count += rows
                 continue
-            series = frame[labels[col.name]]
+            series = normalize(frame[labels[col.name]])
             coerced[col.name] = self._check_column(
                 col, series, coerced_of=coerce(series, col.type)
             )
