@@ -246,7 +246,10 @@ def _check_column(col: ColumnSchema, path: tuple[str | int, ...] = ()) -> None:
             )
         put(col, which, _bound(value, col.type, (*path, which)))
     if col.min is not None and col.max is not None and not _before(col.min, col.max):
-        raise _FieldError((*path, "min"), f"min {col.min!r} is above max {col.max!r}")
+        raise _FieldError(
+            (*path, "min"),
+            f"min {_bound_to_json(col.min)} is above max {_bound_to_json(col.max)}",
+        )
     if col.categories is not None:
         if col.type != ColumnType.CATEGORICAL:
             raise _FieldError(
