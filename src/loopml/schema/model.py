@@ -8,19 +8,33 @@ built and a mistake in a file is reported with its line (see :mod:`loopml.schema
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from loopml.errors import InvalidArgument, InvalidSchema
+from loopml.schema._fields import (
+    COLUMN_RULES,
+    FORMAT_VERSION,
+    RANGED,
+    RULES,
+    Bound,
+    Category,
+    ColumnType,
+    FieldError,
+    Severity,
+    before,
+    bound_to_json,
+    check_bound,
+    one_of,
+    severities,
+    suggest,
+    unknown_fields,
+)
 
 __all__ = [
     "COLUMN_RULES",
@@ -32,110 +46,6 @@ __all__ = [
     "Schema",
     "Severity",
 ]
-
-#: The version of the dict/YAML layout this loopml writes (and the newest it reads).
-FORMAT_VERSION = 1
-
-#: A range bound: a number for integer and float columns, a datetime for datetime columns.
-Bound = int | float | datetime
-#: A category value as it appears in JSON and YAML.
-Category = str | int | float | bool
-
-
-class ColumnType(StrEnum):
-    """The logical type of a column, independent of how a DataFrame stores it."""
-
-    INTEGER = "integer"
-    FLOAT = "float"
-    BOOLEAN = "boolean"
-    CATEGORICAL = "categorical"
-    DATETIME = "datetime"
-    TEXT = "text"
-
-
-class Severity(StrEnum):
-    """How much a violation matters: an ``error`` fails the data, a ``warning`` is reported."""
-
-    ERROR = "error"
-    WARNING = "warning"
-
-
-#: Rules checked for each column, in the order a report lists them.
-COLUMN_RULES = ("missing_column", "type", "nullable", "range", "categories", "unique")
-#: Every rule a severity can be set for (the last two are checked on the whole table).
-RULES = (*COLUMN_RULES, "extra_column", "unique_key")
-
-_RANGED = {ColumnType.INTEGER, ColumnType.FLOAT, ColumnType.DATETIME}
-
-
-class _FieldError(Exception):
-    """A bad field at ``path`` (keys and list indexes from the document root)."""
-
-    def __init__(self, path: tuple[str | int, ...], message: str, *, on_key: bool = False) -> None:
-        super().__init__(message)
-        self.path = path
-        self.message = message
-        self.on_key = on_key
-
-
-def _suggest(word: object, choices: Iterable[str]) -> str:
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _one_of(what: str, value: object, choices: Sequence[str]) -> str:
-    choices = [str(c) for c in choices]
-    return f"{what} {value!r} is not one of {', '.join(choices)}{_suggest(value, choices)}"
-
-
-def _severities(
-    value: object, path: tuple[str | int, ...], rules: Sequence[str]
-) -> Mapping[str, Severity]:
-    if value is None:
-        return MappingProxyType({})
-    if not isinstance(value, Mapping):
-        raise _FieldError(path, "severity must be a mapping of rule to 'error' or 'warning'")
-    out: dict[str, Severity] = {}
-    for rule, level in value.items():
-        if rule not in rules:
-            raise _FieldError((*path, str(rule)), _one_of("rule", rule, rules), on_key=True)
-        if level not in list(Severity):
-            raise _FieldError((*path, rule), _one_of("severity", level, list(Severity)))
-        out[rule] = Severity(level)
-    return MappingProxyType(dict(sorted(out.items(), key=lambda kv: rules.index(kv[0]))))
-
-
-def _bound(value: object, ctype: ColumnType, path: tuple[str | int, ...]) -> Bound | None:
-    if value is None:
-        return None
-    if ctype == ColumnType.DATETIME:
-        if isinstance(value, datetime):
-            return value
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day)
-        if isinstance(value, str):
-            try:
-                return datetime.fromisoformat(value)
-            except ValueError:
-                pass
-        raise _FieldError(
-            path, f"{value!r} is not an ISO datetime; write it like 2024-01-31 or 2024-01-31T08:00"
-        )
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _FieldError(path, f"{value!r} is not a number; a {ctype} column needs a number")
-    if isinstance(value, float) and math.isnan(value):
-        raise _FieldError(path, "NaN is not a bound; leave the field out for no bound")
-    if ctype == ColumnType.INTEGER and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _before(a: Bound, b: Bound) -> bool:
-    if isinstance(a, datetime) and isinstance(b, datetime):
-        if (a.tzinfo is None) != (b.tzinfo is None):
-            a, b = a.replace(tzinfo=None), b.replace(tzinfo=None)
-        return a <= b
-    return a <= b  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -173,7 +83,7 @@ class ColumnSchema:
     def __post_init__(self) -> None:
         try:
             _check_column(self)
-        except _FieldError as exc:
+        except FieldError as exc:
             raise InvalidSchema(f"column {self.name!r}: {exc.message}") from None
 
     @classmethod
@@ -185,7 +95,7 @@ class ColumnSchema:
         """
         try:
             return _column_from_dict(data, ())
-        except _FieldError as exc:
+        except FieldError as exc:
             name = data.get("name") if isinstance(data, Mapping) else None
             label = f"column {name!r}" if isinstance(name, str) and name else "column"
             raise InvalidSchema(f"{label}: {exc.message}") from None
@@ -195,9 +105,9 @@ class ColumnSchema:
         out: dict[str, Any] = {"name": self.name, "type": str(self.type)}
         out["nullable"] = self.nullable
         if self.min is not None:
-            out["min"] = _bound_to_json(self.min)
+            out["min"] = bound_to_json(self.min)
         if self.max is not None:
-            out["max"] = _bound_to_json(self.max)
+            out["max"] = bound_to_json(self.max)
         if self.categories is not None:
             out["categories"] = list(self.categories)
         if self.unique:
@@ -217,63 +127,55 @@ class ColumnSchema:
         return self.severity.get(rule, default)
 
 
-def _bound_to_json(value: Bound) -> int | float | str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, float) and math.isinf(value):
-        return value
-    return value
-
-
 def _check_column(col: ColumnSchema, path: tuple[str | int, ...] = ()) -> None:
     """Check and normalise a column's fields in place (frozen, hence ``object.__setattr__``)."""
     put = object.__setattr__
     if not isinstance(col.name, str) or not col.name:
-        raise _FieldError((*path, "name"), "name must be a non-empty string")
+        raise FieldError((*path, "name"), "name must be a non-empty string")
     if col.type not in list(ColumnType):
-        raise _FieldError((*path, "type"), _one_of("type", col.type, list(ColumnType)))
+        raise FieldError((*path, "type"), one_of("type", col.type, list(ColumnType)))
     put(col, "type", ColumnType(col.type))
     for flag in ("nullable", "unique"):
         if not isinstance(getattr(col, flag), bool):
-            raise _FieldError((*path, flag), f"{flag} must be true or false")
+            raise FieldError((*path, flag), f"{flag} must be true or false")
     for which in ("min", "max"):
         value = getattr(col, which)
-        if value is not None and col.type not in _RANGED:
-            raise _FieldError(
+        if value is not None and col.type not in RANGED:
+            raise FieldError(
                 (*path, which),
                 f"{which} is set, but only integer, float and datetime columns have a range "
                 f"(this one is {col.type}); remove it",
             )
-        put(col, which, _bound(value, col.type, (*path, which)))
-    if col.min is not None and col.max is not None and not _before(col.min, col.max):
-        raise _FieldError(
+        put(col, which, check_bound(value, col.type, (*path, which)))
+    if col.min is not None and col.max is not None and not before(col.min, col.max):
+        raise FieldError(
             (*path, "min"),
-            f"min {_bound_to_json(col.min)} is above max {_bound_to_json(col.max)}",
+            f"min {bound_to_json(col.min)} is above max {bound_to_json(col.max)}",
         )
     if col.categories is not None:
         if col.type != ColumnType.CATEGORICAL:
-            raise _FieldError(
+            raise FieldError(
                 (*path, "categories"),
                 f"categories are set, but this column is {col.type}, not categorical; "
                 "remove them or set type: categorical",
             )
         raw: object = col.categories  # from a file, anything
         if isinstance(raw, str | bytes) or not isinstance(raw, Iterable):
-            raise _FieldError((*path, "categories"), "categories must be a list of values")
+            raise FieldError((*path, "categories"), "categories must be a list of values")
         cats = tuple(raw)
         for i, cat in enumerate(cats):
             if not isinstance(cat, str | int | float | bool):
-                raise _FieldError(
+                raise FieldError(
                     (*path, "categories", i), f"category {cat!r} is not a string or a number"
                 )
         dupes = sorted({str(c) for c in cats if cats.count(c) > 1})
         if dupes:
-            raise _FieldError((*path, "categories"), f"categories repeat: {', '.join(dupes)}")
+            raise FieldError((*path, "categories"), f"categories repeat: {', '.join(dupes)}")
         put(col, "categories", cats)
     if col.description is not None and not isinstance(col.description, str):
-        raise _FieldError((*path, "description"), "description must be text")
+        raise FieldError((*path, "description"), "description must be text")
     put(col, "description", col.description or None)
-    put(col, "severity", _severities(col.severity, (*path, "severity"), COLUMN_RULES))
+    put(col, "severity", severities(col.severity, (*path, "severity"), COLUMN_RULES))
 
 
 _COLUMN_FIELDS = [f.name for f in dataclasses.fields(ColumnSchema)]
@@ -288,23 +190,13 @@ _SCHEMA_FIELDS = [
 ]
 
 
-def _unknown(data: Mapping[Any, Any], allowed: Sequence[str], path: tuple[str | int, ...]) -> None:
-    for key in data:
-        if key not in allowed:
-            raise _FieldError(
-                (*path, key),
-                f"unknown field {key!r}{_suggest(key, allowed)}; fields are {', '.join(allowed)}",
-                on_key=True,
-            )
-
-
 def _column_from_dict(data: object, path: tuple[str | int, ...]) -> ColumnSchema:
     if not isinstance(data, Mapping):
-        raise _FieldError(path, "a column must be a mapping with at least name and type")
-    _unknown(data, _COLUMN_FIELDS, path)
+        raise FieldError(path, "a column must be a mapping with at least name and type")
+    unknown_fields(data, _COLUMN_FIELDS, path)
     for required in ("name", "type"):
         if required not in data:
-            raise _FieldError(path, f"{required} is missing; every column needs a name and a type")
+            raise FieldError(path, f"{required} is missing; every column needs a name and a type")
     col = ColumnSchema.__new__(ColumnSchema)
     for name in _COLUMN_FIELDS:
         default = next(f for f in dataclasses.fields(ColumnSchema) if f.name == name).default
@@ -345,7 +237,7 @@ class Schema:
     def __post_init__(self) -> None:
         try:
             _check_schema(self)
-        except _FieldError as exc:
+        except FieldError as exc:
             raise InvalidSchema(f"schema: {_where(exc.path, self)}{exc.message}") from None
 
     # --- reading ------------------------------------------------------------------------------
@@ -369,7 +261,7 @@ class Schema:
             if col.name == name:
                 return col
         raise InvalidArgument(
-            f"the schema has no column {name!r}{_suggest(name, self.names)}; "
+            f"the schema has no column {name!r}{suggest(name, self.names)}; "
             f"its columns are {', '.join(self.names) or '(none)'}"
         )
 
@@ -459,7 +351,7 @@ class Schema:
         """
         try:
             return _schema_from_dict(data)
-        except _FieldError as exc:
+        except FieldError as exc:
             raise InvalidSchema(f"{source}: {_locate(exc, data)}") from None
 
     def to_yaml(self) -> str:
@@ -489,7 +381,7 @@ class Schema:
             )
         try:
             return _schema_from_dict(data)
-        except _FieldError as exc:
+        except FieldError as exc:
             line = lines.get((exc.path, exc.on_key)) or _nearest_line(lines, exc.path)
             where = f"{source} line {line}" if line else source
             raise InvalidSchema(f"{where}: {_locate(exc, data)}") from None
@@ -537,66 +429,66 @@ class Schema:
 def _check_schema(schema: Schema) -> None:
     put = object.__setattr__
     if isinstance(schema.columns, Mapping) or not isinstance(schema.columns, Iterable):
-        raise _FieldError(("columns",), "columns must be a list of columns")
+        raise FieldError(("columns",), "columns must be a list of columns")
     cols = tuple(schema.columns)
     for i, col in enumerate(cols):
         if not isinstance(col, ColumnSchema):
-            raise _FieldError(("columns", i), "columns must be ColumnSchema objects")
+            raise FieldError(("columns", i), "columns must be ColumnSchema objects")
     put(schema, "columns", cols)
     seen: set[str] = set()
     for i, col in enumerate(cols):
         if col.name in seen:
-            raise _FieldError(
+            raise FieldError(
                 ("columns", i, "name"), "an earlier column has this name too; rename or remove one"
             )
         seen.add(col.name)
     if not isinstance(schema.format, int) or isinstance(schema.format, bool):
-        raise _FieldError(("format",), f"format must be an integer ({FORMAT_VERSION})")
+        raise FieldError(("format",), f"format must be an integer ({FORMAT_VERSION})")
     if schema.format > FORMAT_VERSION or schema.format < 1:
-        raise _FieldError(
+        raise FieldError(
             ("format",),
             f"format {schema.format} is not one this loopml reads (1 to {FORMAT_VERSION}); "
             "a newer loopml wrote it: upgrade loopml",
         )
     names = [c.name for c in cols]
     if schema.target is not None and schema.target not in seen:
-        raise _FieldError(
+        raise FieldError(
             ("target",),
-            f"target {schema.target!r} is not a column{_suggest(schema.target, names)}; "
+            f"target {schema.target!r} is not a column{suggest(schema.target, names)}; "
             "add the column or fix the name",
         )
     raw: object = schema.unique_key  # from a file, anything
     if isinstance(raw, str):
         raw = (raw,)
     if not isinstance(raw, Iterable) or isinstance(raw, Mapping):
-        raise _FieldError(("unique_key",), "unique_key must be a list of column names")
+        raise FieldError(("unique_key",), "unique_key must be a list of column names")
     key = tuple(raw)
     for i, name in enumerate(key):
         if name not in seen:
-            raise _FieldError(
+            raise FieldError(
                 ("unique_key", i),
-                f"unique_key column {name!r} is not a column{_suggest(name, names)}",
+                f"unique_key column {name!r} is not a column{suggest(name, names)}",
             )
     if len(set(key)) != len(key):
-        raise _FieldError(("unique_key",), "unique_key lists a column twice")
+        raise FieldError(("unique_key",), "unique_key lists a column twice")
     put(schema, "unique_key", key)
     if not isinstance(schema.allow_extra_columns, bool):
-        raise _FieldError(("allow_extra_columns",), "allow_extra_columns must be true or false")
+        raise FieldError(("allow_extra_columns",), "allow_extra_columns must be true or false")
     if schema.description is not None and not isinstance(schema.description, str):
-        raise _FieldError(("description",), "description must be text")
+        raise FieldError(("description",), "description must be text")
     put(schema, "description", schema.description or None)
-    put(schema, "severity", _severities(schema.severity, ("severity",), RULES))
+    put(schema, "severity", severities(schema.severity, ("severity",), RULES))
 
 
 def _schema_from_dict(data: Mapping[str, Any]) -> Schema:
     if not isinstance(data, Mapping):
-        raise _FieldError((), "a schema must be a mapping with at least 'columns'")
-    _unknown(data, _SCHEMA_FIELDS, ())
+        raise FieldError((), "a schema must be a mapping with at least 'columns'")
+    unknown_fields(data, _SCHEMA_FIELDS, ())
     if "columns" not in data:
-        raise _FieldError((), "columns is missing; list the columns under 'columns:'")
+        raise FieldError((), "columns is missing; list the columns under 'columns:'")
     raw = data["columns"]
     if not isinstance(raw, list):
-        raise _FieldError(("columns",), "columns must be a list, one '- name: ...' per column")
+        raise FieldError(("columns",), "columns must be a list, one '- name: ...' per column")
     cols = tuple(_column_from_dict(c, ("columns", i)) for i, c in enumerate(raw))
     schema = Schema.__new__(Schema)
     values = {
@@ -630,7 +522,7 @@ def _where(path: tuple[str | int, ...], schema: Schema | None = None) -> str:
     return ""
 
 
-def _locate(exc: _FieldError, data: Mapping[str, Any]) -> str:
+def _locate(exc: FieldError, data: Mapping[str, Any]) -> str:
     """``column 'age': <message>`` for an error at ``exc.path`` of document ``data``."""
     path = exc.path
     if len(path) >= 2 and path[0] == "columns":
