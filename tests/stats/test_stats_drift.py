@@ -40,6 +40,7 @@ counts = (
 )
 
 
+@settings(max_examples=40, deadline=None)
 @given(counts)
 def test_jensenshannon_matches_scipy(pq: tuple[np.ndarray, np.ndarray]) -> None:
     p, q = pq
@@ -49,6 +50,7 @@ def test_jensenshannon_matches_scipy(pq: tuple[np.ndarray, np.ndarray]) -> None:
     )
 
 
+@settings(max_examples=40, deadline=None)
 @given(counts)
 def test_chisquare_matches_chi2_contingency(pq: tuple[np.ndarray, np.ndarray]) -> None:
     p, q = pq
@@ -62,6 +64,7 @@ def test_chisquare_matches_chi2_contingency(pq: tuple[np.ndarray, np.ndarray]) -
     assert pvalue == pytest.approx(res.pvalue, rel=1e-6, abs=1e-12)
 
 
+@settings(max_examples=40, deadline=None)
 @given(counts, st.integers(0, 2**16))
 def test_wasserstein_matches_scipy_on_binned_data(
     pq: tuple[np.ndarray, np.ndarray], seed: int

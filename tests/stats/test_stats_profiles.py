@@ -95,7 +95,7 @@ def test_categorical_override_and_datetime_tz() -> None:
     assert ts.min_display == "2023-12-31T23:00:00+00:00"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n=st.integers(0, 400),
     cuts=st.lists(st.integers(0, 400), max_size=4),
