@@ -55,11 +55,11 @@ def read_whole(path: Path) -> pa.Table:
     return pq.read_table(path)
 
 
-def batches(path: Path, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """The file's record batches."""
+def batches(path: Path, rows: int | None = None) -> Iterator[pa.RecordBatch]:
+    """The file's record batches (:data:`BATCH_ROWS` rows each unless ``rows`` says)."""
     import pyarrow.parquet as pq
 
-    yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
+    yield from pq.ParquetFile(path).iter_batches(batch_size=rows or BATCH_ROWS)
 
 
 def in_memory(path: Path) -> pd.DataFrame | None:

@@ -267,7 +267,11 @@ def _store_version(
     if schema is not None:
         contract.validate_parquet(parquet, schema, frame=frame, where=source.description)
     elif infer:
-        schema = contract.infer_parquet(parquet, frame=frame, target=target, profile=prof)
+        # a large file's schema is widened by the whole file's profile, stored or not
+        widen = prof
+        if widen is None and frame is None:
+            widen = contract.profile_parquet(parquet, target=target)
+        schema = contract.infer_parquet(parquet, frame=frame, target=target, profile=widen)
     profile_blob = None
     if prof is not None:
         profile_blob, _ = client.artifacts.put(prof.to_json().encode())

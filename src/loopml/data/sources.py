@@ -12,7 +12,7 @@ column or line.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,11 @@ __all__ = ["BATCH_ROWS", "FORMATS", "Source", "SqlQuery", "open_source"]
 
 BATCH_ROWS = 262_144
 """Rows per batch when streaming a file: a few tens of MB for a typical table."""
+CSV_BLOCK_BYTES = 16 << 20
+"""Bytes of CSV or JSON read at a time; column types are inferred from the first block."""
+SQL_SETTLE_ROWS = 1_000_000
+"""Rows of a SQL result held back, at most, while a column is still all null (so of unknown
+type): the first chunk with a value gives the column its type."""
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 _SUFFIXES = {
@@ -135,6 +140,7 @@ def _table_source(data: Any, batch_rows: int) -> Source:
         table = (data.collect() if type(data).__name__ == "LazyFrame" else data).to_arrow()
     else:
         frame = as_pandas(data)
+        _check_names([str(c) for c in frame.columns], "the DataFrame")
         try:
             table = pa.Table.from_pandas(frame, preserve_index=False)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -223,7 +229,8 @@ def _file_source(
     else:
         schema = head.schema
     _check_names(schema.names, f"file {path!r}")
-    parquet_path = location if local and fmt == "parquet" and not _compressed(path) else None
+    as_is = fmt == "parquet" and not _compressed(path) and not _index_columns(opened)
+    parquet_path = location if local and as_is else None
     return Source(
         description=path,
         schema=schema,
@@ -238,8 +245,16 @@ def _compressed(path: str) -> bool:
     return path.lower().endswith(_COMPRESSIONS)
 
 
-def _reading(path: str, exc: BaseException) -> InvalidData:
+def _reading(path: str, exc: BaseException, names: Sequence[str] = ()) -> InvalidData:
+    import re
+
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+    def column(match: re.Match[str]) -> str:
+        i = int(match.group(1))
+        return f"In column {names[i]!r}" if i < len(names) else match.group(0)
+
+    text = re.sub(r"In CSV column #(\d+)", column, text)
     return InvalidData(
         f"cannot read {path!r}: {text}; check the file's format and that every value of a "
         "column has the same type"
@@ -251,9 +266,30 @@ def _parquet_schema(opened: Callable[[], Any], path: str) -> pa.Schema | None:
 
     with opened() as f:
         try:
-            return pq.ParquetFile(f).schema_arrow
+            schema = pq.ParquetFile(f).schema_arrow
         except Exception as exc:  # pyarrow raises several types for a bad file
             raise _reading(path, exc) from exc
+    for name in _pandas_index(schema):
+        schema = schema.remove(schema.get_field_index(name))
+    return schema
+
+
+def _pandas_index(schema: pa.Schema) -> list[str]:
+    """The columns in which pandas stored an unnamed index (``__index_level_0__``): layout, not
+    data, so they are left out, as :func:`open_source` leaves out a DataFrame's index."""
+    meta = schema.pandas_metadata or {}
+    return [
+        name
+        for name in meta.get("index_columns", [])
+        if isinstance(name, str) and name.startswith("__index_level_") and name in schema.names
+    ]
+
+
+def _index_columns(opened: Callable[[], Any]) -> list[str]:
+    import pyarrow.parquet as pq
+
+    with opened() as f:
+        return _pandas_index(pq.ParquetFile(f).schema_arrow)
 
 
 def _parquet_batches(
@@ -264,7 +300,9 @@ def _parquet_batches(
     with opened() as f:
         try:
             reader = pq.ParquetFile(f)
-            yield from reader.iter_batches(batch_size=batch_rows)
+            hidden = _pandas_index(reader.schema_arrow)
+            keep = [n for n in reader.schema_arrow.names if n not in hidden] if hidden else None
+            yield from reader.iter_batches(batch_size=batch_rows, columns=keep)
         except (OSError, ValueError) as exc:
             raise _reading(path, exc) from exc
         except Exception as exc:
@@ -279,15 +317,21 @@ def _csv_batches(
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    read = pacsv.ReadOptions(block_size=16 << 20)
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
     parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",")
+    # an empty field is missing in a string column too, as pandas reads and writes it
+    convert = pacsv.ConvertOptions(strings_can_be_null=True)
+    names: list[str] = []
     with opened() as f:
         try:
-            reader = pacsv.open_csv(f, read_options=read, parse_options=parse)
+            reader = pacsv.open_csv(
+                f, read_options=read, parse_options=parse, convert_options=convert
+            )
+            names = reader.schema.names
             for batch in reader:
                 yield from _rebatch(batch, batch_rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
-            raise _reading(path, exc) from exc
+            raise _reading(path, exc, names) from exc
 
 
 def _jsonl_batches(
@@ -298,7 +342,9 @@ def _jsonl_batches(
 
     with opened() as f:
         try:
-            reader = pajson.open_json(f, read_options=pajson.ReadOptions(block_size=16 << 20))
+            reader = pajson.open_json(
+                f, read_options=pajson.ReadOptions(block_size=CSV_BLOCK_BYTES)
+            )
             for batch in reader:
                 yield from _rebatch(batch, batch_rows)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as exc:
@@ -325,20 +371,72 @@ def _sql_source(q: SqlQuery) -> Source:
 
         try:
             chunks = pd.read_sql(q.query, url, chunksize=q.chunk_rows, dtype_backend="pyarrow")
-            for chunk in chunks:
-                yield from pa.Table.from_pandas(chunk, preserve_index=False).to_batches()
+            tables = (pa.Table.from_pandas(chunk, preserve_index=False) for chunk in chunks)
+            for table in _settle_types(tables):
+                # pandas metadata would bring pandas' guesses back on load (a string dtype
+                # for a column whose first chunk was null): plain Arrow types load as pandas'
+                yield from table.replace_schema_metadata(None).to_batches()
         except Exception as exc:
             if isinstance(exc, InvalidData):
                 raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            query = " ".join(q.query.split())
+            named = "" if query in " ".join(first.split()) else f" {query[:500]!r}"
             raise InvalidData(
-                f"SQL query on {shown} failed: {first}; check the query and that the database "
-                "is reachable"
+                f"SQL query{named} on {shown} failed: {first}; check the query and that the "
+                "database is reachable"
             ) from exc
 
     return Source(
         description=f"sql: {q.query.strip()[:2000]} @ {shown}", schema=None, batches=batches
     )
+
+
+def _settle_types(tables: Iterator[pa.Table]) -> Iterator[pa.Table]:
+    """The chunks of a query result with one type per column.
+
+    pandas types a chunk's all-null column as it can (``string``), so a column whose first rows
+    are null would take the wrong type, and the result would depend on the chunk size. Chunks
+    are held back (up to :data:`SQL_SETTLE_ROWS` rows) until every column has had a value; then
+    each column's type is that of its first value, and the all-null parts take it too.
+    """
+    import pyarrow as pa
+
+    held: list[pa.Table] = []
+    known: dict[str, pa.DataType] = {}
+    schema: pa.Schema | None = None
+    for table in tables:
+        if schema is not None:
+            yield _retype_nulls(table, schema)
+            continue
+        held.append(table)
+        for name, col in zip(table.column_names, table.columns, strict=True):
+            if name not in known and col.null_count < len(col):
+                known[name] = col.type
+        if len(known) < table.num_columns and sum(t.num_rows for t in held) < SQL_SETTLE_ROWS:
+            continue
+        schema = pa.schema([pa.field(n, known.get(n, f.type)) for n, f in _fields(held[0])])
+        yield from (_retype_nulls(t, schema) for t in held)
+        held = []
+    if held:  # the result ended while some column was still all null
+        schema = pa.schema([pa.field(n, known.get(n, f.type)) for n, f in _fields(held[0])])
+        yield from (_retype_nulls(t, schema) for t in held)
+
+
+def _fields(table: pa.Table) -> list[tuple[str, pa.Field]]:
+    return [(f.name, f) for f in table.schema]
+
+
+def _retype_nulls(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with each all-null column given the type ``schema`` says (others as they are)."""
+    import pyarrow as pa
+
+    if table.schema.names != schema.names:
+        return table  # the caller reports changed columns
+    for i, (col, f) in enumerate(zip(table.columns, schema, strict=True)):
+        if not col.type.equals(f.type) and col.null_count == len(col):
+            table = table.set_column(i, f.name, pa.nulls(len(col), f.type))
+    return table
 
 
 def _mask(url: str) -> str:
