@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from loopml.data.datasets import get_dataset as get_dataset
     from loopml.data.datasets import load_dataset as load_dataset
     from loopml.data.datasets import log_dataset as log_dataset
+    from loopml.data.drift_checks import TypeDrift as TypeDrift
     from loopml.data.leakage_checks import TargetLeakage as TargetLeakage
     from loopml.data.leakage_checks import TrainTestLeakage as TrainTestLeakage
     from loopml.data.sources import SqlQuery as SqlQuery
@@ -71,6 +72,7 @@ _LAZY = {
     "NearConstantColumns": "loopml.data.builtin_checks",
     "Outliers": "loopml.data.builtin_checks",
     "TargetLeakage": "loopml.data.leakage_checks",
+    "TypeDrift": "loopml.data.drift_checks",
     "TrainTestLeakage": "loopml.data.leakage_checks",
 }
 
@@ -93,6 +95,7 @@ __all__ = [
     "SqlQuery",
     "TargetLeakage",
     "TrainTestLeakage",
+    "TypeDrift",
     "check",
     "dataset_profile",
     "dataset_schema",
