@@ -259,3 +259,11 @@ def test_sketch_counts_on_other_edges() -> None:
     assert QuantileSketch.from_base64(sk.to_base64()) == sk
     with pytest.raises(InvalidArgument):
         QuantileSketch.from_bytes(b"junk")
+
+
+def test_overflowing_moments_and_timedeltas_serialise() -> None:
+    p = profile({"big": [1e100, -1e100, 3e100], "dt": pd.to_timedelta([1, 2, 3], "s")})
+    assert math.isinf(p["big"].moments.m4)  # type: ignore[union-attr]
+    again = DatasetProfile.from_json(p.to_json())
+    assert math.isinf(again["big"].moments.m4)  # type: ignore[union-attr]
+    assert again["dt"].mean == 2.0  # type: ignore[union-attr]

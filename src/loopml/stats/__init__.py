@@ -14,11 +14,9 @@ from loopml.stats.compare import ColumnDrift as ColumnDrift
 from loopml.stats.compare import ProfileComparison as ProfileComparison
 from loopml.stats.compare import compare_profiles as compare_profiles
 from loopml.stats.dataset import DatasetProfile as DatasetProfile
-from loopml.stats.dataset import EdgeFinder as EdgeFinder
 from loopml.stats.dataset import ProfileBuilder as ProfileBuilder
 from loopml.stats.dataset import merge_all as merge_all
 from loopml.stats.dataset import profile as profile
-from loopml.stats.dataset import profile_chunks as profile_chunks
 from loopml.stats.sketch import QuantileSketch as QuantileSketch
 from loopml.stats.stattests import DriftResult as DriftResult
 from loopml.stats.stattests import DriftTest as DriftTest
@@ -26,6 +24,8 @@ from loopml.stats.stattests import default_test as default_test
 from loopml.stats.stattests import drift_test_names as drift_test_names
 from loopml.stats.stattests import get_drift_test as get_drift_test
 from loopml.stats.stattests import register_drift_test as register_drift_test
+from loopml.stats.stream import EdgeFinder as EdgeFinder
+from loopml.stats.stream import profile_chunks as profile_chunks
 
 __all__ = [
     "CategoricalProfile",

@@ -58,10 +58,11 @@ class Moments:
         n = int(values.size)
         if n == 0:
             return cls()
-        mean = float(values.mean())
-        d = values - mean
-        d2 = d * d
-        return cls(n, mean, float(d2.sum()), float(d2 @ d), float(d2 @ d2))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values: sums become inf
+            mean = float(values.mean())
+            d = values - mean
+            d2 = d * d
+            return cls(n, mean, float(d2.sum()), float(d2 @ d), float(d2 @ d2))
 
     def merge(self, other: Moments) -> Moments:
         """The moments of both samples together (Pébay 2008, eqs. 3.1 and 3.2)."""
@@ -84,7 +85,7 @@ class Moments:
         m4 = (
             self.m4
             + other.m4
-            + delta * dn**3 * na * nb * (na * na - na * nb + nb * nb)
+            + delta * dn * dn * dn * na * nb * (na * na - na * nb + nb * nb)
             + 6.0 * dn * dn * (na * na * other.m2 + nb * nb * self.m2)
             + 4.0 * dn * (na * other.m3 - nb * self.m3)
         )
@@ -114,7 +115,7 @@ class Moments:
             return None
         if self.m2 <= 0:
             return 0.0
-        g1 = math.sqrt(n) * self.m3 / float(self.m2**1.5)
+        g1 = math.sqrt(n) * self.m3 / (self.m2 * math.sqrt(self.m2))
         return g1 * math.sqrt(n * (n - 1)) / (n - 2)
 
     @property
@@ -132,6 +133,10 @@ class Moments:
 
 def _opt_float(x: Any) -> float | None:
     return None if x is None else float(x)
+
+
+def _json_float(x: float) -> float | str:
+    return x if math.isfinite(x) else str(x)
 
 
 def _epoch_to_iso(seconds: float | None, tz: str | None) -> str | None:
@@ -310,7 +315,14 @@ class NumericProfile:
             "neg_inf": self.neg_inf,
             "min": self.min,
             "max": self.max,
-            "moments": {"n": m.n, "mean": m.mean, "m2": m.m2, "m3": m.m3, "m4": m.m4},
+            # Moment sums of huge values can overflow to inf: JSON has no inf, so they go as text.
+            "moments": {
+                "n": m.n,
+                **{
+                    k: _json_float(v)
+                    for k, v in (("mean", m.mean), ("m2", m.m2), ("m3", m.m3), ("m4", m.m4))
+                },
+            },
             "edges": list(self.edges),
             "counts": list(self.counts),
             "sketch": self.sketch.to_base64(),
