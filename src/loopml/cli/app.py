@@ -13,7 +13,7 @@ import typer
 from typer.core import TyperGroup
 
 from loopml._version import __version__
-from loopml.cli import db, projects, runs
+from loopml.cli import data, db, projects, runs
 from loopml.cli.output import fail
 from loopml.cli.state import CliState
 from loopml.errors import LoopError
@@ -49,6 +49,7 @@ app = typer.Typer(
 )
 app.add_typer(projects.app, name="projects")
 app.add_typer(runs.app, name="runs")
+app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 
 
