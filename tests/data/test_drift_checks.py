@@ -48,3 +48,27 @@ def test_against_a_stored_schema_and_without_reference() -> None:
     assert not run_checks(_frame().assign(score=["x"] * 4), [TypeDrift(schema=schema)]).ok
     alone = run_checks(_frame(), [TypeDrift()])["type_drift"]
     assert alone.passed and "no reference" in alone.message
+
+
+def test_diff_datasets_reads_schemas_and_profiles(tmp_path: object) -> None:
+    import numpy as np
+
+    import loopml
+    from loopml.data import diff_datasets, log_dataset
+
+    client = loopml.Client(f"sqlite:///{tmp_path}/t.db", artifact_uri=f"{tmp_path}/art")
+    rng = np.random.default_rng(0)
+    old = pd.DataFrame({"x": rng.normal(size=3000), "c": rng.choice(["a", "b"], 3000)})
+    new = pd.DataFrame(
+        {"x": rng.normal(2, size=4000), "c": rng.choice(["a", "b", "z"], 4000), "n": 1}
+    )
+    log_dataset(old, "d", client=client)
+    log_dataset(new, "d", client=client)
+    diff = diff_datasets("datasets:/d/1", "datasets:/d/2", client=client)
+    assert diff.changed and diff.rows_change == 1000
+    assert diff.schema is not None and [c.name for c in diff.schema.added] == ["n"]
+    assert diff.drift is not None and set(diff.drift.drifted_columns) == {"x", "c"}
+    assert diff.to_dict()["rows"] == {"old": 3000, "new": 4000}
+    assert "content changed" in str(diff)
+    same = diff_datasets("datasets:/d/1", "datasets:/d/1", client=client)
+    assert not same.changed and same.drift is not None and not same.drift.drifted_columns

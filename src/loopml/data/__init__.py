@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from loopml.data.datasets import get_dataset as get_dataset
     from loopml.data.datasets import load_dataset as load_dataset
     from loopml.data.datasets import log_dataset as log_dataset
+    from loopml.data.diff import DatasetDiff as DatasetDiff
+    from loopml.data.diff import diff_datasets as diff_datasets
     from loopml.data.drift_checks import TypeDrift as TypeDrift
     from loopml.data.leakage_checks import TargetLeakage as TargetLeakage
     from loopml.data.leakage_checks import TrainTestLeakage as TrainTestLeakage
@@ -73,6 +75,8 @@ _LAZY = {
     "Outliers": "loopml.data.builtin_checks",
     "TargetLeakage": "loopml.data.leakage_checks",
     "TypeDrift": "loopml.data.drift_checks",
+    "DatasetDiff": "loopml.data.diff",
+    "diff_datasets": "loopml.data.diff",
     "TrainTestLeakage": "loopml.data.leakage_checks",
 }
 
@@ -83,6 +87,7 @@ __all__ = [
     "CheckResult",
     "ClassImbalance",
     "ConstantColumns",
+    "DatasetDiff",
     "DuplicateRows",
     "FunctionCheck",
     "HighCardinality",
@@ -100,6 +105,7 @@ __all__ = [
     "dataset_profile",
     "dataset_schema",
     "default_checks",
+    "diff_datasets",
     "get_dataset",
     "load_dataset",
     "log_dataset",
