@@ -259,7 +259,7 @@ def test_a_broken_schema_file_is_invalid_schema(
 ) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("format: 1\ncolumns:\n  - name: age\n    type: number\n")
-    with pytest.raises(InvalidSchema, match="bad.yaml"):
+    with pytest.raises(InvalidSchema, match=r"bad\.yaml"):
         log_dataset(churn, "churn", schema=path, client=client)
     assert client.list_datasets() == []
 
@@ -347,7 +347,7 @@ def test_a_large_file_is_profiled_and_inferred_in_batches(
     assert validate(frame, dataset_schema(lean, client=client)).ok
     # and a given schema is checked batch by batch
     strict = infer_schema(frame.iloc[:500])
-    with pytest.raises(DataValidationFailed, match="wide.parquet"):
+    with pytest.raises(DataValidationFailed, match=r"wide\.parquet"):
         log_dataset(path, "checked", schema=strict, client=client)
 
 

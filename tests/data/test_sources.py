@@ -327,7 +327,7 @@ def test_a_sql_query_on_postgresql(pg_database: str, client: loopml.Client) -> N
         conn.execute(f"insert into {table} values (4, 'pro', 1.0, null)")
     assert log_dataset(SqlQuery(query, url), "customers", client=client).version == 2
     bad = f"select nope from {table}"
-    with pytest.raises(InvalidData, match="SQL query.*failed") as info:
+    with pytest.raises(InvalidData, match=r"SQL query.*failed") as info:
         log_dataset(SqlQuery(bad, url), "customers", client=client)
     assert bad in str(info.value) and 'column "nope" does not exist' in str(info.value)
     assert client.get_dataset("customers").latest_version == 2
@@ -335,7 +335,7 @@ def test_a_sql_query_on_postgresql(pg_database: str, client: loopml.Client) -> N
 
 def test_a_failing_query_names_the_query_and_hides_the_password(tmp_path: Path) -> None:
     source = open_source(SqlQuery("select * from missing_table", f"sqlite:///{tmp_path}/x.db"))
-    with pytest.raises(InvalidData, match="select \\* from missing_table.*missing_table"):
+    with pytest.raises(InvalidData, match=r"select \* from missing_table.*missing_table"):
         list(source.batches())
     url = "postgresql://ana:s3cret@127.0.0.1:1/nodb?connect_timeout=1"
     source = open_source(SqlQuery("select 1", url))
