@@ -130,6 +130,7 @@ def test_help_lists_the_data_commands() -> None:
         assert word in sub
 
 
+@pytest.mark.slow  # creates a SQLite schema
 def test_add_creates_the_store_then_reuses_the_version(tmp_path: Path) -> None:
     train, _ = _frames()
     train.to_csv("train.csv", index=False)
