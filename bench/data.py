@@ -84,7 +84,7 @@ def run(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-            why = f"did not finish in {timeout / 60:.0f} min (killed)"
+            why = f"did not finish in {timeout / 60:g} min (killed)"
     say(f"{name}: {time.perf_counter() - t0:.0f}s" + (f" - {why}" if why else ""))
     if why and record is not None:
         append(raw, dict(record, error=why, timeout="did not finish" in why))

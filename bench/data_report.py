@@ -33,7 +33,9 @@ def _err(records: list[dict], tool: str, key: str) -> str | None:
         for r in records
         if r.get("tool") == tool and r.get("key") == key and r.get("error")
     ]
-    return errs[-1] if errs else None
+    # the worker's own message (the exception) says more than the driver's "exited 1"
+    errs.sort(key=lambda e: e.startswith("exited"))
+    return errs[0] if errs else None
 
 
 def _med(rows: list[dict], field: str = "seconds") -> float | None:
