@@ -45,3 +45,15 @@ def pg_database() -> Iterator[str]:
 def pg_url(pg_database: str) -> str:
     """The SQLAlchemy URL of the session's PostgreSQL database."""
     return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{pg_database}"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_dataset_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Dataset files loaded by tests are cached in a temporary folder, not in ~/.cache."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

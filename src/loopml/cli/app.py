@@ -38,7 +38,8 @@ class _Group(TyperGroup):
 app = typer.Typer(
     name="loopml",
     cls=_Group,
-    help="loopml: track, compare and manage machine-learning runs.\n\n"
+    help="loopml: track experiments, version data, and manage the machine-learning lifecycle."
+    "\n\n"
     "Data lives in the nearest .loopml folder (see 'loopml init'), or in the store named by "
     "--store or LOOPML_TRACKING_URI.",
     no_args_is_help=True,

@@ -306,10 +306,18 @@ def get_dataset(
     return _client(client).get_dataset_version(dataset, version, project=project)
 
 
+def cache_dir() -> Path:
+    """Where verified copies of dataset files are kept: ``$XDG_CACHE_HOME/loopml/datasets``
+    (``~/.cache/loopml/datasets``). Files are named by their sha256, so stores can share it and
+    it is always safe to delete."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache")
+    return Path(base).expanduser() / "loopml" / "datasets"
+
+
 def local_parquet(version: DatasetVersion, client: Client | None = None) -> Path:
     """A local, verified copy of the version's Parquet file (cached by its sha256)."""
     c = _client(client)
-    cache = c.settings.resolved_home() / "cache" / "datasets"
+    cache = cache_dir()
     path = cache / f"{version.blob}.parquet"
     if not path.exists():
         cache.mkdir(parents=True, exist_ok=True)

@@ -232,7 +232,7 @@ def _file_source(
     as_is = fmt == "parquet" and not _compressed(path) and not _index_columns(opened)
     parquet_path = location if local and as_is else None
     return Source(
-        description=path,
+        description=os.path.abspath(location) if local else path,
         schema=schema,
         batches=batches,
         parquet_path=parquet_path,

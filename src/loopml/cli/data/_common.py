@@ -165,18 +165,10 @@ class Session:
         return Data(text, self._local(text), None, None)
 
     def parquet(self, v: DatasetVersion) -> Path:
-        """A local copy of the version's Parquet file: the home's cache when there is a home
-        (never creating one as a side effect), else a scratch file."""
-        from loopml.config import find_home, get_settings
+        """A local, verified copy of the version's Parquet file (the user's dataset cache)."""
         from loopml.data.datasets import local_parquet
 
-        settings = get_settings()
-        home = settings.home.expanduser() if settings.home is not None else find_home()
-        if home is not None and home.is_dir():
-            return local_parquet(v, self.client)
-        path = self.scratch() / f"{v.blob}.parquet"
-        self.client.artifacts.get(v.blob, path)
-        return path
+        return local_parquet(v, self.client)
 
     def _local(self, text: str) -> Path:
         """A data file as Parquet: itself, or a scratch copy written batch by batch."""
