@@ -66,7 +66,21 @@ def loadavg1() -> float | None:
 
 
 def measure(fn: Callable[[], Any]) -> tuple[Any, dict[str, Any]]:
-    """Run ``fn`` once; return its result and the wall time and memory figures of the call."""
+    """Run ``fn`` once; return its result and the wall time and memory figures of the call.
+
+    Before the call, garbage is collected and pyarrow's memory pool hands unused memory back
+    (what ``read_parquet`` left behind), so the RSS the peak is compared with is the data's, not
+    a transient high that would hide the call's own memory.
+    """
+    import gc
+
+    gc.collect()
+    try:
+        import pyarrow
+
+        pyarrow.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):
+        pass
     load_peak = peak_mb()
     before = rss_mb()
     exact = reset_peak()
