@@ -118,7 +118,7 @@ def test_versions_resolve_by_uri_number_latest_and_digest_prefix(
 
 
 def test_load_as_pandas_polars_and_arrow_with_columns(
-    churn: pd.DataFrame, client: loopml.Client, tmp_path: Path
+    churn: pd.DataFrame, client: loopml.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     v = log_dataset(churn, "churn", client=client)
     got = load_dataset("datasets:/churn/1", client=client)
@@ -134,9 +134,12 @@ def test_load_as_pandas_polars_and_arrow_with_columns(
         load_dataset(v, columns=["age", "x"], client=client)
     with pytest.raises(InvalidArgument, match="as_ must be"):
         load_dataset(v, as_="numpy", client=client)
-    # the local copy is cached under LOOPML_HOME by the blob's hash
+    # the local copy is cached by the blob's hash, in the user's cache folder
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     path = local_parquet(v, client)
-    assert path.is_relative_to(tmp_path / "home") and path.name == f"{v.blob}.parquet"
+    assert path == tmp_path / "cache" / "loopml" / "datasets" / f"{v.blob}.parquet"
+    assert path.exists() and not (tmp_path / "home").exists()
+    pd.testing.assert_frame_equal(load_dataset(v, client=client), churn)  # from the new cache
 
 
 def test_bad_names_roles_and_schema_arguments(churn: pd.DataFrame, client: loopml.Client) -> None:
