@@ -255,6 +255,11 @@ def test_a_given_schema_is_stored_and_checked_strictly(
     assert client.get_dataset("churn").num_versions == 1
     assert [d.name for d in client.list_datasets()] == ["churn"]
     assert _blobs(tmp_path) == blobs  # nothing stored
+    # data already versioned is checked too before the version is reused
+    loose = log_dataset(broken, "churn-loose", schema=None, client=client)
+    with pytest.raises(DataValidationFailed, match="breaks its schema"):
+        log_dataset(broken, "churn-loose", schema=schema, client=client)
+    assert client.get_dataset_version("churn-loose") == loose
 
 
 def test_a_broken_schema_file_is_invalid_schema(

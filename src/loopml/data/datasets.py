@@ -111,6 +111,13 @@ def log_dataset(
         digest = hasher.hexdigest()
         existing = _existing(c, project_id, name, digest)
         if existing is not None:
+            if given_schema is not None:  # the contract asked for holds for reused data too
+                from loopml.data import contract
+
+                frame = source.frame if source.frame is not None else contract.in_memory(parquet)
+                contract.validate_parquet(
+                    parquet, given_schema, frame=frame, where=source.description
+                )
             version = existing
         else:
             version = _store_version(
