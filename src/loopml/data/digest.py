@@ -6,7 +6,8 @@ column, a categorical or a plain string column. It depends only on
 
 * the column names, in order, and each column's *logical* type (integer, unsigned, float, boolean,
   string, binary, date, timestamp with its time zone, decimal, ...), and
-* the values, row by row, with nulls distinguished from every value (a null is not NaN, 0 or "").
+* the values, row by row, with nulls distinguished from every value (a null is not NaN, 0 or "";
+  every NaN is the same NaN, whatever its bits).
 
 How: every batch is converted to a canonical Arrow form (ints widened to int64, floats to
 float64, strings decoded from dictionaries, timestamps to nanoseconds) and each column streams, in
@@ -113,6 +114,10 @@ def _feed(column: pa.ChunkedArray, validity: Any, values: Any, data: Any) -> Non
         if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
             fill: Any = False if pa.types.is_boolean(t) else 0
             array = column.fill_null(fill).combine_chunks().to_numpy(zero_copy_only=False)
+            if pa.types.is_floating(t):
+                nan = np.isnan(array)
+                if nan.any():  # one NaN: its sign and payload bits depend on how it was made
+                    array = np.where(nan, np.nan, array)
             values.update(np.ascontiguousarray(array))
             return
         if pa.types.is_timestamp(t) or pa.types.is_date(t):
