@@ -128,6 +128,19 @@ def test_a_time_split_puts_the_oldest_rows_first(frame: pd.DataFrame) -> None:
     ]
 
 
+def test_a_time_split_on_zoned_times_text_and_missing_times() -> None:
+    days = ["2024-01-03", "2024-01-01", None, "2024-01-02", "2024-01-05", "2024-01-04"]
+    zoned = pd.DataFrame({"id": range(6), "t": pd.to_datetime(days).tz_localize("Europe/Paris")})
+    naive = zoned.assign(t=zoned["t"].dt.tz_localize(None))
+    text = zoned.assign(t=days)
+    for frame in (zoned, naive, text):
+        s = split_frame(frame, fractions=(0.5, 0.5), time_column="t")
+        assert _ids(s, "train") == [0, 1, 3] and _ids(s, "test") == [2, 4, 5]  # NaT last
+    mixed = pd.DataFrame({"id": range(3), "t": [1, "2024-01-01", 2.5]})
+    with pytest.raises(InvalidData, match="cannot sort the time column 't'"):
+        split_frame(mixed, fractions=(0.5, 0.5), time_column="t")
+
+
 def test_bad_arguments(frame: pd.DataFrame) -> None:
     bad_fractions = [
         {"train": 0.8, "test": 0.3},

@@ -8,8 +8,8 @@ hash to the part's version.
 Random splits shuffle row positions with NumPy's PCG64 generator seeded by ``seed`` and cut the
 shuffled positions by the fractions; stratified splits do the same within each class of the
 stratify column (classes in sorted order, one generator for all), so every part keeps the class
-shares. Time splits sort rows by the time column (ties keep their order) and cut by the fractions:
-the first part is the oldest.
+shares. Time splits sort rows by the time column (ties keep their order, rows without a time go
+last) and cut by the fractions: the first part is the oldest.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def split_frame(
         raise InvalidData(f"cannot split {n} rows into {len(parts)} parts")
     spec: dict[str, Any] = {"fractions": parts, "rows": n}
     if time_column is not None:
-        order = np.argsort(frame[time_column].to_numpy(), kind="stable")
+        order = _time_order(frame[time_column])
         cuts = _cuts(n, parts)
         positions = {name: order[cuts[i] : cuts[i + 1]] for i, name in enumerate(parts)}
         spec.update(method="time", time_column=time_column)
@@ -143,6 +143,22 @@ def split_frame(
         name: frame.iloc[np.sort(pos)].reset_index(drop=True) for name, pos in positions.items()
     }
     return Split(frames=frames, spec=spec)
+
+
+def _time_order(column: pd.Series[Any]) -> np.ndarray[Any, Any]:
+    """Row positions from oldest to newest: ties keep their order, missing times come last.
+
+    pandas sorts what NumPy cannot: time-zone-aware columns (object arrays to NumPy, where NaT
+    compares false with everything) and text with missing values.
+    """
+    try:
+        ordered = column.reset_index(drop=True).sort_values(kind="stable", na_position="last")
+    except TypeError as exc:
+        raise InvalidData(
+            f"cannot sort the time column {column.name!r}: {exc}; give it one type "
+            "(e.g. pd.to_datetime(df[col]))"
+        ) from exc
+    return ordered.index.to_numpy()
 
 
 def _codes(column: pd.Series[Any]) -> tuple[np.ndarray[Any, Any], Any]:
