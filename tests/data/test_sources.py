@@ -247,6 +247,7 @@ def s3_endpoint() -> Iterator[str]:
 
 
 @pytest.mark.s3
+@pytest.mark.slow  # a moto server and s3fs: about 3 s
 def test_an_s3_url(frame: pd.DataFrame, s3_endpoint: str, client: loopml.Client) -> None:
     import boto3
 
