@@ -195,7 +195,7 @@ def test_unknown_formats_are_invalid_arguments(tmp_path: Path) -> None:
         open_source(tmp_path / "notes.txt", format="xlsx")
 
 
-def test_a_csv_column_that_changes_type_after_the_first_block(
+def test_a_column_that_changes_type_after_the_first_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, client: loopml.Client
 ) -> None:
     lines = ["id,amount"] + [f"{i},{i * 2}" for i in range(3000)] + ["3000,lots"]
@@ -206,6 +206,10 @@ def test_a_csv_column_that_changes_type_after_the_first_block(
         list(source.batches())
     with pytest.raises(InvalidData, match=r"column 'amount'"):
         log_dataset(tmp_path / "t.csv", "t", client=client)
+    rows = "".join(f'{{"id": {i}, "amount": {i}}}\n' for i in range(3000))
+    (tmp_path / "t.jsonl").write_text(rows + '{"id": 3000, "amount": "lots"}\n')
+    with pytest.raises(InvalidData, match=r"t\.jsonl'.*Column\(/amount\) changed"):
+        log_dataset(tmp_path / "t.jsonl", "t", client=client)
     assert client.list_datasets() == []
 
 
