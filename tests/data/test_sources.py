@@ -317,25 +317,29 @@ def test_a_sql_query_on_postgresql(pg_database: str, client: loopml.Client) -> N
             f"insert into {table} values (1, 'basic', 10.5, '2024-01-01T00:00:00Z'), "
             "(2, null, null, null), (3, 'pro', 99.0, '2024-02-01T12:00:00Z')"
         )
-    url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
-    query = f"select id, plan, spend, joined from {table} order by id"
-    first = log_dataset(SqlQuery(query, url), "customers", client=client)
-    again = log_dataset(SqlQuery(query, url, chunk_rows=2), "customers", client=client)
-    assert first.id == again.id and first.version == 1
-    assert (first.num_rows, first.num_columns) == (3, 4)
-    assert "postgres" in first.source and query in first.source
-    got = load_dataset("datasets:/customers/1", client=client)
-    assert got["id"].tolist() == [1, 2, 3]
-    assert got["plan"].tolist()[::2] == ["basic", "pro"] and pd.isna(got["plan"][1])
-    assert str(got["joined"].dt.tz) in ("UTC", "Etc/UTC")
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"insert into {table} values (4, 'pro', 1.0, null)")
-    assert log_dataset(SqlQuery(query, url), "customers", client=client).version == 2
-    bad = f"select nope from {table}"
-    with pytest.raises(InvalidData, match=r"SQL query.*failed") as info:
-        log_dataset(SqlQuery(bad, url), "customers", client=client)
-    assert bad in str(info.value) and 'column "nope" does not exist' in str(info.value)
-    assert client.get_dataset("customers").latest_version == 2
+    try:
+        url = f"postgresql://postgres@127.0.0.1:5432/{pg_database}"
+        query = f"select id, plan, spend, joined from {table} order by id"
+        first = log_dataset(SqlQuery(query, url), "customers", client=client)
+        again = log_dataset(SqlQuery(query, url, chunk_rows=2), "customers", client=client)
+        assert first.id == again.id and first.version == 1
+        assert (first.num_rows, first.num_columns) == (3, 4)
+        assert "postgres" in first.source and query in first.source
+        got = load_dataset("datasets:/customers/1", client=client)
+        assert got["id"].tolist() == [1, 2, 3]
+        assert got["plan"].tolist()[::2] == ["basic", "pro"] and pd.isna(got["plan"][1])
+        assert str(got["joined"].dt.tz) in ("UTC", "Etc/UTC")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"insert into {table} values (4, 'pro', 1.0, null)")
+        assert log_dataset(SqlQuery(query, url), "customers", client=client).version == 2
+        bad = f"select nope from {table}"
+        with pytest.raises(InvalidData, match=r"SQL query.*failed") as info:
+            log_dataset(SqlQuery(bad, url), "customers", client=client)
+        assert bad in str(info.value) and 'column "nope" does not exist' in str(info.value)
+        assert client.get_dataset("customers").latest_version == 2
+    finally:  # the session database is shared with the store tests, which expect only our tables
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"drop table if exists {table}")
 
 
 def test_a_failing_query_names_the_query_and_hides_the_password(tmp_path: Path) -> None:
