@@ -180,7 +180,9 @@ class DatasetNotFound(NotFound):
     def __init__(
         self, name: str, version: str | int | None = None, message: str | None = None
     ) -> None:
-        what = f"dataset {name!r}" if version is None else f"version {version!r} of dataset {name!r}"
+        what = (
+            f"dataset {name!r}" if version is None else f"version {version!r} of dataset {name!r}"
+        )
         super().__init__(
             message
             or f"{what} does not exist; list datasets with `loopml data list` "
