@@ -226,30 +226,6 @@ def test_an_empty_parquet_file_has_a_schema_but_no_version(
 # -- S3, against moto's server ---------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """A moto S3 server with dummy credentials (the pattern of tests/store/conftest.py)."""
-    from moto.server import ThreadedMotoServer
-
-    with pytest.MonkeyPatch.context() as mp:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            mp.setenv(name, value)
-        for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "LOOPML_S3_ENDPOINT_URL"):
-            mp.delenv(name, raising=False)
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
-        try:
-            yield f"http://{host}:{port}"
-        finally:
-            server.stop()
-
-
 @pytest.mark.s3
 @pytest.mark.slow  # a moto server and s3fs: about 3 s
 def test_an_s3_url(frame: pd.DataFrame, s3_endpoint: str, client: loopml.Client) -> None:
