@@ -320,6 +320,12 @@ def details(records: list[dict]) -> list[str]:
             + "; unique key: "
             + (", ".join(key) or "none")
         )
+    out.append(
+        "timed calls: loopml `profile(df)` / `validate(df, schema)`; pandera "
+        "`schema.validate(df, lazy=True)`; Evidently `Dataset.from_pandas` + "
+        "`Report([DataSummaryPreset()]).run` + `snapshot.dict()`; ydata-profiling "
+        "`ProfileReport(df, minimal=True).get_description()` (no HTML for either)"
+    )
     for tool, key in (("loopml", "validate"), ("loopml", "both"), ("pandera", "validate")):
         rs = _ok(records, tool, key)
         if rs:
