@@ -123,6 +123,10 @@ _TRUE_FALSE = {"true": 1.0, "false": 0.0, "1": 1.0, "0": 0.0}
 
 def coerce(series: pd.Series, ctype: ColumnType) -> Coerced:
     """Read ``series`` as ``ctype``, vectorised, marking nulls and values that do not fit."""
+    if ctype == ColumnType.FLOAT and series.dtype == np.dtype("float64"):
+        # The common case, without copies: NaN is the null, and every float is a float.
+        floats = series.to_numpy()
+        return Coerced(np.isnan(floats), np.zeros(len(floats), dtype=bool), floats)
     kind = kind_of(series.dtype)
     if kind == "category" and ctype not in {ColumnType.CATEGORICAL, ColumnType.TEXT}:
         series = series.astype(object)

@@ -8,6 +8,9 @@ principle collide; the chance is about n²/2⁶⁵ (below 10⁻⁷ for a billion
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,6 +65,21 @@ def _examples(series: pd.Series, mask: np.ndarray[Any, Any], limit: int) -> list
     index = np.flatnonzero(mask)[:_SCAN]
     values = pd.unique(series.iloc[index].to_numpy(dtype=object))
     return [json_safe(v) for v in values[:limit]]
+
+
+_PARALLEL_ROWS = 100_000
+_WORKERS = min(4, os.cpu_count() or 1)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """The threads that check the columns of large chunks (created on first use)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(_WORKERS, thread_name_prefix="loopml-validate")
+        return _POOL
 
 
 class Validator:
@@ -124,15 +142,22 @@ class Validator:
             labels[name] = label
         rows = len(frame)
         self.num_rows += rows
-        coerced: dict[str, Coerced] = {}
+        present = [col for col in self.schema.columns if col.name in labels]
         for col in self.schema.columns:
             if col.name not in labels:
                 self._tally(col.name, "missing_column").count += rows
-                continue
+
+        def check(col: ColumnSchema) -> Coerced:
             series = normalize(frame[labels[col.name]])
-            coerced[col.name] = self._check_column(
-                col, series, coerced_of=coerce(series, col.type)
-            )
+            return self._check_column(col, series, coerced_of=coerce(series, col.type))
+
+        # Columns are independent and NumPy, pandas and Arrow release the GIL in their kernels:
+        # on a large chunk, check them on every core. Each column writes only its own tallies.
+        if rows >= _PARALLEL_ROWS and len(present) > 1 and _WORKERS > 1:
+            results = list(_pool().map(check, present))
+        else:
+            results = [check(col) for col in present]
+        coerced = {col.name: c for col, c in zip(present, results, strict=True)}
         if not self.schema.allow_extra_columns:
             for name in labels:
                 if name not in self.schema:
@@ -155,9 +180,10 @@ class Validator:
                 tally.dtypes.append(dtype)
         if not col.nullable and c.null.any():
             self._tally(col.name, "nullable").count += int(c.null.sum())
-        valid = c.valid
         if col.min is not None or col.max is not None:
-            self._check_range(col, series, c, valid)
+            self._check_range(col, series, c)
+        if (col.type == ColumnType.CATEGORICAL and col.categories is not None) or col.unique:
+            valid = c.valid
         if col.type == ColumnType.CATEGORICAL and col.categories is not None:
             unseen = valid & ~_isin(series, col.categories)
             if unseen.any():
@@ -173,10 +199,17 @@ class Validator:
                 tally.add_examples(_examples(series[valid], dup, limit), limit)
         return c
 
-    def _check_range(
-        self, col: ColumnSchema, series: pd.Series, c: Coerced, valid: np.ndarray[Any, Any]
-    ) -> None:
+    def _check_range(self, col: ColumnSchema, series: pd.Series, c: Coerced) -> None:
         values = np.asarray(c.values)
+        if values.dtype.kind == "f" and len(values) and not c.bad.any():
+            # Two reductions first: in-range data (the usual case) needs no masks at all.
+            # fmin/fmax skip NaN, which is where a float column's nulls are.
+            lo, hi = np.fmin.reduce(values), np.fmax.reduce(values)
+            if (col.min is None or not lo < bound_value(col.min, col.type)) and (
+                col.max is None or not hi > bound_value(col.max, col.type)
+            ):
+                return
+        valid = c.valid
         below = np.zeros(len(values), dtype=bool)
         above = np.zeros(len(values), dtype=bool)
         if col.min is not None:
