@@ -71,15 +71,22 @@ def in_memory(path: Path) -> pd.DataFrame | None:
     return frame
 
 
-def profile_parquet(path: Path, *, frame: Any = None, target: str | None = None) -> DatasetProfile:
+def profile_parquet(
+    path: Path,
+    *,
+    frame: Any = None,
+    target: str | None = None,
+    edges: dict[str, tuple[float, ...]] | None = None,
+) -> DatasetProfile:
     """The profile of a Parquet file, or of ``frame`` (the same data, already in memory);
-    two streaming passes over the file when it is large and no frame is given."""
+    over a large file without a frame: two streaming passes, or one given the ``edges`` (found
+    while the file was hashed)."""
     from loopml.stats import profile, profile_chunks
 
     with progress(f"profiling {path.name}"):
         if frame is not None:
             return profile(frame, target=target)
-        return profile_chunks(lambda: batches(path), target=target)
+        return profile_chunks(lambda: batches(path), target=target, edges=edges or None)
 
 
 def infer_parquet(
@@ -94,7 +101,7 @@ def infer_parquet(
     Data in memory (``frame``) is inferred exactly. For a large file the schema is inferred
     from the first batch, then widened with ``profile`` (the whole file's): each column's
     range, nullability and categories cover every row; uniqueness and the unique key, which a
-    profile cannot prove, are dropped.
+    profile cannot prove, are dropped. Without a profile only names and types are kept.
     """
     from loopml.schema import infer_schema
 
@@ -103,7 +110,17 @@ def infer_parquet(
     first = next(batches(path), None)
     assert first is not None  # the version has rows
     schema = infer_schema(first, target=target, unique_key=None)
-    return _widen(schema, profile) if profile is not None else schema
+    return _widen(schema, profile) if profile is not None else _loosen(schema)
+
+
+def _loosen(schema: Schema) -> Schema:
+    """What a schema inferred from a sample can promise about the whole file: the columns and
+    their types (and the target); no ranges, categories, uniqueness or required values."""
+    columns = tuple(
+        col.replace(nullable=True, min=None, max=None, categories=None, unique=False)
+        for col in schema.columns
+    )
+    return schema.replace(columns=columns, unique_key=())
 
 
 def _widen(schema: Schema, profile: DatasetProfile) -> Schema:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml._progress import progress
 from loopml.client import Client, context
+from loopml.data import contract
 from loopml.data.digest import ContentHasher
 from loopml.data.sources import Source, open_source
 from loopml.entities import DatasetVersion
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
     from loopml.schema import Schema
-    from loopml.stats import DatasetProfile
+    from loopml.stats import DatasetProfile, EdgeFinder
 
 __all__ = [
     "dataset_profile",
@@ -106,14 +107,15 @@ def log_dataset(
     run_id = context.active_run_id()
     source = open_source(data, format=format, storage_options=storage_options)
     given_schema = _given_schema(schema)
+    # A large file is profiled in passes; find its histogram edges while hashing it.
+    large = source.frame is None and (source.size_bytes or 0) > contract.IN_MEMORY_BYTES // 4
+    finder = _edge_finder() if profile and large else None
     with _workdir(c) as work:
-        parquet, hasher = _first_pass(source, work, name)
+        parquet, hasher = _first_pass(source, work, name, finder)
         digest = hasher.hexdigest()
         existing = _existing(c, project_id, name, digest)
         if existing is not None:
             if given_schema is not None:  # the contract asked for holds for reused data too
-                from loopml.data import contract
-
                 frame = source.frame if source.frame is not None else contract.in_memory(parquet)
                 contract.validate_parquet(
                     parquet, given_schema, frame=frame, where=source.description
@@ -131,6 +133,7 @@ def log_dataset(
                 infer=schema == "infer",
                 target=target,
                 with_profile=profile,
+                edges=None if finder is None else finder.result(),
                 description=description,
                 metadata=metadata,
                 run_id=run_id,
@@ -138,6 +141,12 @@ def log_dataset(
     if role is not None and run_id is not None:
         c.log_inputs(run_id, [(version, role)])
     return version
+
+
+def _edge_finder() -> EdgeFinder:
+    from loopml.stats import EdgeFinder
+
+    return EdgeFinder()
 
 
 def _check_role(role: str) -> str:
@@ -173,9 +182,13 @@ def _workdir(client: Client) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _first_pass(source: Source, work: Path, name: str) -> tuple[Path, ContentHasher]:
+def _first_pass(
+    source: Source, work: Path, name: str, finder: EdgeFinder | None = None
+) -> tuple[Path, ContentHasher]:
     """Stream the source once: hash every batch and, unless it is a local Parquet file already,
-    write it to Parquet. Returns the Parquet file and the hasher."""
+    write it to Parquet; with a ``finder``, also find the profile's histogram edges (so that
+    profiling a large file takes one more pass, not two). Returns the Parquet file and the
+    hasher."""
 
     hasher: ContentHasher | None = None
     schema: pa.Schema | None = source.schema
@@ -192,6 +205,8 @@ def _first_pass(source: Source, work: Path, name: str) -> tuple[Path, ContentHas
                     raw if raw.schema.equals(schema) else _conform(raw, schema, source.description)
                 )
                 hasher.update(batch)
+                if finder is not None:
+                    finder.update(batch)
                 if source.parquet_path is None:
                     if writer is None:
                         writer = _writer(out, schema)
@@ -258,27 +273,24 @@ def _store_version(
     infer: bool,
     target: str | None,
     with_profile: bool,
+    edges: dict[str, tuple[float, ...]] | None,
     description: str,
     metadata: Mapping[str, Any] | None,
     run_id: str | None,
 ) -> DatasetVersion:
     import pyarrow.parquet as pq
 
-    from loopml.data import contract
-
     meta = pq.ParquetFile(parquet).metadata
     frame = source.frame if source.frame is not None else contract.in_memory(parquet)
     prof = None
     if with_profile:
-        prof = contract.profile_parquet(parquet, frame=frame, target=target)
+        prof = contract.profile_parquet(parquet, frame=frame, target=target, edges=edges)
     if schema is not None:
         contract.validate_parquet(parquet, schema, frame=frame, where=source.description)
     elif infer:
-        # a large file's schema is widened by the whole file's profile, stored or not
-        widen = prof
-        if widen is None and frame is None:
-            widen = contract.profile_parquet(parquet, target=target)
-        schema = contract.infer_parquet(parquet, frame=frame, target=target, profile=widen)
+        # A large file's schema is widened by the whole file's profile; without one (profile=
+        # False) it keeps only what a sample can promise: names, types, the target.
+        schema = contract.infer_parquet(parquet, frame=frame, target=target, profile=prof)
     profile_blob = None
     if prof is not None:
         profile_blob, _ = client.artifacts.put(prof.to_json().encode())

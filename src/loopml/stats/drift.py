@@ -23,12 +23,21 @@ those binned data:
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special, stats  # type: ignore[import-untyped]
 
 from loopml.errors import InvalidArgument
+
+
+def _scipy() -> tuple[Any, Any]:
+    """scipy's ``special`` and ``stats`` (imported on first use: ``scipy.stats`` alone takes
+    longer to import than loopml)."""
+    from scipy import special, stats  # type: ignore[import-untyped]
+
+    return special, stats
+
 
 __all__ = [
     "PSI_EPSILON",
@@ -110,6 +119,7 @@ def jensenshannon(reference: Counts, current: Counts, *, base: float | None = No
     if pp is None or qq is None:
         return math.nan
     m = (pp + qq) / 2.0
+    special, _ = _scipy()
     js = float(np.sum(special.rel_entr(pp, m)) + np.sum(special.rel_entr(qq, m))) / 2.0
     if base is not None:
         js /= math.log(base)
@@ -139,6 +149,7 @@ def chisquare(reference: Counts, current: Counts) -> tuple[float, float]:
     e_ref = col * (n_ref / total)
     e_cur = col * (n_cur / total)
     stat = float(np.sum((p - e_ref) ** 2 / e_ref) + np.sum((q - e_cur) ** 2 / e_cur))
+    _, stats = _scipy()
     return stat, float(stats.chi2.sf(stat, p.size - 1))
 
 
@@ -184,6 +195,7 @@ def wasserstein_points(
     p, q = _pair(reference, current)
     if p.sum() == 0 or q.sum() == 0:
         return math.nan
+    _, stats = _scipy()
     return float(stats.wasserstein_distance(reference_points, current_points, p, q))
 
 
@@ -219,6 +231,7 @@ def ks_binned(reference: Counts, current: Counts) -> tuple[float, float]:
     d = float(np.max(np.abs(np.cumsum(p) / n - np.cumsum(q) / m)))
     # scipy rounds the effective size; below 1 (one value a side) it returns NaN, we use 1.
     en = max(float(np.round(n * m / (n + m))), 1.0)
+    _, stats = _scipy()
     return d, float(np.clip(stats.kstwo.sf(d, en), 0.0, 1.0))
 
 
@@ -229,6 +242,7 @@ def ks_exact(reference: npt.ArrayLike, current: npt.ArrayLike) -> tuple[float, f
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size == 0 or b.size == 0:
         return math.nan, math.nan
+    _, stats = _scipy()
     res = stats.ks_2samp(a, b)
     return float(res.statistic), float(res.pvalue)
 
@@ -240,4 +254,5 @@ def wasserstein_exact(reference: npt.ArrayLike, current: npt.ArrayLike) -> float
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if a.size == 0 or b.size == 0:
         return math.nan
+    _, stats = _scipy()
     return float(stats.wasserstein_distance(a, b))
