@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo bench clean
+.PHONY: install test check lint demo bench bench-tracking bench-data clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,8 +32,13 @@ demo: install
 	cd examples && ../$(BIN)/python tracking_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml runs list --project quickstart --max-results 8
 
-bench: install
+bench: bench-tracking bench-data
+
+bench-tracking: install
 	$(BIN)/python bench/run.py
+
+bench-data: install
+	$(BIN)/python bench/data.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml
