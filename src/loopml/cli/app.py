@@ -6,14 +6,16 @@ costs more import time than the rest of ``loopml --help`` together. Command outp
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.main
 from typer.core import TyperGroup
 
 from loopml._version import __version__
-from loopml.cli import data, db, projects, runs
+from loopml.cli import db, projects, runs
 from loopml.cli.output import fail
 from loopml.cli.state import CliState
 from loopml.errors import LoopError
@@ -21,8 +23,47 @@ from loopml.errors import LoopError
 __all__ = ["app"]
 
 
+# Command groups imported only when used: building a group's commands costs import time that
+# `loopml --help` and the other commands should not pay. name -> (module with `app`, short help).
+_LAZY_GROUPS = {
+    "data": (
+        "loopml.cli.data",
+        "Version, inspect, validate, profile, compare and check datasets.",
+    ),
+}
+_LAZY_AFTER = "runs"  # where the lazy groups appear in the command list
+
+
 class _Group(TyperGroup):
-    """The root group: turns a :class:`LoopError` from any command into one ``error:`` line."""
+    """The root group: turns a :class:`LoopError` from any command into one ``error:`` line,
+    and loads the :data:`_LAZY_GROUPS` on first use."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = [n for n in super().list_commands(ctx) if n not in _LAZY_GROUPS]
+        at = names.index(_LAZY_AFTER) + 1 if _LAZY_AFTER in names else len(names)
+        return [*names[:at], *_LAZY_GROUPS, *names[at:]]
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name in _LAZY_GROUPS and name not in self.commands:
+            module = importlib.import_module(_LAZY_GROUPS[name][0])
+            command = typer.main.get_command(module.app)
+            command.name = name
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The command list of ``--help``, with the lazy groups' help from the table above."""
+        rows: list[tuple[str, str]] = []
+        for name in self.list_commands(ctx):
+            if name in _LAZY_GROUPS and name not in self.commands:
+                rows.append((name, _LAZY_GROUPS[name][1]))
+                continue
+            command = super().get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(formatter.width - 6 - 8)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx: Any) -> Any:  # Click's own Context type is private to Typer
         try:
@@ -50,7 +91,6 @@ app = typer.Typer(
 )
 app.add_typer(projects.app, name="projects")
 app.add_typer(runs.app, name="runs")
-app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 
 
