@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
     from loopml.schema import Schema
-    from loopml.stats import DatasetProfile, EdgeFinder
+    from loopml.stats import DatasetProfile
 
 __all__ = [
     "dataset_profile",
@@ -107,11 +107,11 @@ def log_dataset(
     run_id = context.active_run_id()
     source = open_source(data, format=format, storage_options=storage_options)
     given_schema = _given_schema(schema)
-    # A large file is profiled in passes; find its histogram edges while hashing it.
-    large = source.frame is None and (source.size_bytes or 0) > contract.IN_MEMORY_BYTES // 4
-    finder = _edge_finder() if profile and large else None
+    # The first pass only hashes (and writes Parquet): when the content is already a version,
+    # as when a pipeline runs again, nothing else is read. A large new file is then profiled
+    # in two more passes (contract.profile_parquet).
     with _workdir(c) as work:
-        parquet, hasher = _first_pass(source, work, name, finder)
+        parquet, hasher = _first_pass(source, work, name)
         digest = hasher.hexdigest()
         existing = _existing(c, project_id, name, digest)
         if existing is not None:
@@ -133,7 +133,7 @@ def log_dataset(
                 infer=schema == "infer",
                 target=target,
                 with_profile=profile,
-                edges=None if finder is None else finder.result(),
+                edges=None,
                 description=description,
                 metadata=metadata,
                 run_id=run_id,
@@ -141,12 +141,6 @@ def log_dataset(
     if role is not None and run_id is not None:
         c.log_inputs(run_id, [(version, role)])
     return version
-
-
-def _edge_finder() -> EdgeFinder:
-    from loopml.stats import EdgeFinder
-
-    return EdgeFinder()
 
 
 def _check_role(role: str) -> str:
@@ -182,13 +176,9 @@ def _workdir(client: Client) -> Iterator[Path]:
         yield Path(tmp)
 
 
-def _first_pass(
-    source: Source, work: Path, name: str, finder: EdgeFinder | None = None
-) -> tuple[Path, ContentHasher]:
+def _first_pass(source: Source, work: Path, name: str) -> tuple[Path, ContentHasher]:
     """Stream the source once: hash every batch and, unless it is a local Parquet file already,
-    write it to Parquet; with a ``finder``, also find the profile's histogram edges (so that
-    profiling a large file takes one more pass, not two). Returns the Parquet file and the
-    hasher."""
+    write it to Parquet. Returns the Parquet file and the hasher."""
 
     hasher: ContentHasher | None = None
     schema: pa.Schema | None = source.schema
@@ -205,8 +195,6 @@ def _first_pass(
                     raw if raw.schema.equals(schema) else _conform(raw, schema, source.description)
                 )
                 hasher.update(batch)
-                if finder is not None:
-                    finder.update(batch)
                 if source.parquet_path is None:
                     if writer is None:
                         writer = _writer(out, schema)
