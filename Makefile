@@ -31,6 +31,7 @@ check: lint test
 demo: install
 	cd examples && ../$(BIN)/python tracking_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml runs list --project quickstart --max-results 8
+	cd examples && ../$(BIN)/loopml --store .loopml data list --project quickstart
 
 bench: bench-tracking bench-data
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 import loopml
 
@@ -52,6 +53,22 @@ def main() -> None:
     loopml.set_project("quickstart")
     seed = loopml.set_seed(7)
     with loopml.start_run("sweep") as sweep:
+        # Version the data the sweep trains and validates on (the same data: the same version).
+        x_train, y_train, x_val, y_val = make_data(seed)
+        features = [f"x{i}" for i in range(x_train.shape[1])]
+        train_set = loopml.log_dataset(
+            pd.DataFrame(x_train, columns=features).assign(y=y_train),
+            "blobs-train",
+            role="train",
+            target="y",
+        )
+        loopml.log_dataset(
+            pd.DataFrame(x_val, columns=features).assign(y=y_val),
+            "blobs-validation",
+            role="validation",
+            target="y",
+        )
+        print(f"training data: {train_set.uri} ({train_set.num_rows} rows)")
         for lr in (0.01, 0.1, 0.5):
             for l2 in (0.0, 0.01):
                 name = f"lr={lr} l2={l2}"
