@@ -29,6 +29,7 @@ from loopml.data.digest import ContentHasher
 from loopml.data.sources import Source, open_source
 from loopml.entities import DatasetVersion
 from loopml.errors import DatasetNotFound, InvalidArgument, InvalidData
+from loopml.store.validation import check_dataset_name, check_role
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,11 +47,16 @@ __all__ = [
     "log_dataset",
 ]
 
-ROLES = ("train", "validation", "test", "evaluation", "reference")
-
 
 def _client(client: Client | None) -> Client:
     return client if client is not None else context.get_client()
+
+
+def _version(
+    c: Client, dataset: str | DatasetVersion, version: int | str | None, project: str | None
+) -> DatasetVersion:
+    """Resolve a dataset version in ``project``, else the current project (``set_project``)."""
+    return c.get_dataset_version(dataset, version, project=project or context.get_project())
 
 
 def log_dataset(
@@ -97,12 +103,10 @@ def log_dataset(
         InvalidArgument: a bad name, role or argument.
         InvalidData: the data cannot be read, is empty, or breaks the given schema.
     """
-    from loopml.store.validation import check_dataset_name
-
     c = _client(client)
     check_dataset_name(name)
     if role is not None:
-        _check_role(role)
+        check_role(role)
     project_id = c.project_id(project or context.get_project())
     run_id = context.active_run_id()
     source = open_source(data, format=format, storage_options=storage_options)
@@ -141,17 +145,6 @@ def log_dataset(
     if role is not None and run_id is not None:
         c.log_inputs(run_id, [(version, role)])
     return version
-
-
-def _check_role(role: str) -> str:
-    import re
-
-    if not isinstance(role, str) or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", role):
-        raise InvalidArgument(
-            f"role {role!r} is not valid; use one of {', '.join(ROLES)} or a lowercase word "
-            "of up to 32 letters, digits, '-' or '_'"
-        )
-    return role
 
 
 def _given_schema(schema: Any) -> Schema | None:
@@ -310,7 +303,7 @@ def get_dataset(
 ) -> DatasetVersion:
     """The metadata of a dataset version (``datasets:/churn/3``, ``datasets:/churn@latest``, or
     a name and a version)."""
-    return _client(client).get_dataset_version(dataset, version, project=project)
+    return _version(_client(client), dataset, version, project)
 
 
 def cache_dir() -> Path:
@@ -362,9 +355,9 @@ def load_dataset(
     if as_ not in ("pandas", "polars", "arrow"):
         raise InvalidArgument(f"as_ must be 'pandas', 'polars' or 'arrow', not {as_!r}")
     if role is not None:
-        _check_role(role)
+        check_role(role)
     c = _client(client)
-    v = c.get_dataset_version(dataset, version, project=project or context.get_project())
+    v = _version(c, dataset, version, project)
     path = local_parquet(v, c)
     if columns is not None:
         names = pq.ParquetFile(path).schema_arrow.names
@@ -395,7 +388,7 @@ def dataset_profile(
     from loopml.stats import DatasetProfile
 
     c = _client(client)
-    v = c.get_dataset_version(dataset, project=project or context.get_project())
+    v = _version(c, dataset, None, project)
     if v.profile_blob is None:
         raise DatasetNotFound(
             v.name,
@@ -413,7 +406,7 @@ def dataset_schema(
     from loopml.schema import Schema
 
     c = _client(client)
-    v = c.get_dataset_version(dataset, project=project or context.get_project())
+    v = _version(c, dataset, None, project)
     if v.schema is None:
         raise DatasetNotFound(
             v.name,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loopml.client import context
-from loopml.data.datasets import dataset_profile, dataset_schema
+from loopml.data.datasets import dataset_profile, dataset_schema, get_dataset
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,9 +106,8 @@ def diff_datasets(
     from loopml.stats import compare_profiles
 
     c = client if client is not None else context.get_client()
-    proj = project or context.get_project()
-    a = c.get_dataset_version(old, project=proj)
-    b = c.get_dataset_version(new, project=proj)
+    a = get_dataset(old, project=project, client=c)
+    b = get_dataset(new, project=project, client=c)
     schema = None
     if a.schema is not None and b.schema is not None:
         schema = diff_schemas(dataset_schema(a, client=c), dataset_schema(b, client=c))

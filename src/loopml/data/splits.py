@@ -198,7 +198,7 @@ def split_dataset(
         The :class:`Split`, with ``versions`` filled when logged.
     """
     from loopml.client import context
-    from loopml.data.datasets import load_dataset, log_dataset
+    from loopml.data.datasets import get_dataset, load_dataset, log_dataset
 
     c = client if client is not None else context.get_client()
     if is_table(dataset):
@@ -207,7 +207,7 @@ def split_dataset(
         source = log_dataset(dataset, name, project=project, client=c) if log else None
         frame = as_pandas(dataset)
     else:
-        source = c.get_dataset_version(dataset, project=project or context.get_project())
+        source = get_dataset(dataset, project=project, client=c)
         frame = load_dataset(source, client=c)
         name = name or source.name
     result = split_frame(
@@ -240,15 +240,15 @@ def rebuild_split(
         InvalidData: the rebuilt rows do not hash to the part's version.
     """
     from loopml.client import context
-    from loopml.data.datasets import load_dataset
+    from loopml.data.datasets import get_dataset, load_dataset
     from loopml.data.digest import ContentHasher
 
     c = client if client is not None else context.get_client()
-    part_version = c.get_dataset_version(dataset, project=project or context.get_project())
+    part_version = get_dataset(dataset, project=project, client=c)
     spec = part_version.metadata.get("split")
     if not isinstance(spec, dict):
         raise InvalidArgument(f"{part_version.uri} was not made by split_dataset()")
-    source = c.get_dataset_version(spec["source"], project=project or context.get_project())
+    source = get_dataset(spec["source"], project=project, client=c)
     frame = load_dataset(source, client=c)
     again = split_frame(
         frame,
