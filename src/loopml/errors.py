@@ -10,13 +10,17 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     │   ├── UnsafePath          400 UNSAFE_PATH           that would leave its root, a schema file
     │   ├── InvalidSchema       400 INVALID_SCHEMA        with errors, data that cannot be read
     │   └── InvalidData         400 INVALID_DATA
+    │       └── SignatureMismatch 400 SIGNATURE_MISMATCH  model input that breaks its signature
     ├── DataValidationFailed    422 DATA_VALIDATION     data breaks its contract (strict mode) or
     │                                                   a required quality check failed
+    ├── GateFailed              422 GATE_FAILED         a release gate failed (see ``.result``)
+    ├── UntrustedModel          403 UNTRUSTED_MODEL     loading would run untrusted code
     ├── NotFound                404 NOT_FOUND
     │   ├── ProjectNotFound     404 PROJECT_NOT_FOUND
     │   ├── RunNotFound         404 RUN_NOT_FOUND
     │   ├── ArtifactNotFound    404 ARTIFACT_NOT_FOUND
-    │   └── DatasetNotFound     404 DATASET_NOT_FOUND    a dataset, or one of its versions
+    │   ├── DatasetNotFound     404 DATASET_NOT_FOUND    a dataset, or one of its versions
+    │   └── ModelNotFound       404 MODEL_NOT_FOUND      a registered model, version or alias
     ├── AlreadyExists           409 ALREADY_EXISTS
     ├── Conflict                409 CONFLICT            the write contradicts what is stored
     │   └── ParamConflict       409 PARAM_CONFLICT        (a param re-logged with another value)
@@ -24,6 +28,7 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     ├── StoreError              503 STORE_ERROR         the backend failed (I/O, connection)
     │   ├── SchemaVersionError  503 SCHEMA_VERSION        the schema is older or newer than this
     │   └── ArtifactCorrupted   500 ARTIFACT_CORRUPTED    loopml; a blob's hash is not its address
+    │       └── ModelCorrupted 500 MODEL_CORRUPTED    a model file is not what was logged
     └── MissingExtra            500 MISSING_EXTRA       an optional dependency is not installed
 
 Errors are plain exceptions: ``raise RunNotFound(run_id) from exc``. :func:`from_code` rebuilds the
@@ -41,20 +46,25 @@ __all__ = [
     "Conflict",
     "DataValidationFailed",
     "DatasetNotFound",
+    "GateFailed",
     "InvalidArgument",
     "InvalidData",
     "InvalidFilter",
     "InvalidSchema",
     "LoopError",
     "MissingExtra",
+    "ModelCorrupted",
+    "ModelNotFound",
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
     "ProjectNotFound",
     "RunNotFound",
     "SchemaVersionError",
+    "SignatureMismatch",
     "StoreError",
     "UnsafePath",
+    "UntrustedModel",
     "from_code",
     "http_status",
 ]
@@ -116,6 +126,20 @@ class InvalidData(InvalidArgument):
     code = "INVALID_DATA"
 
 
+class SignatureMismatch(InvalidData):
+    """Model input breaks the model's signature.
+
+    ``problems`` lists each one as a dict with ``column``, ``expected`` and ``got`` (what a
+    server returns in its 4xx body).
+    """
+
+    code = "SIGNATURE_MISMATCH"
+
+    def __init__(self, message: str, problems: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
 class DataValidationFailed(LoopError):
     """Data breaks its contract (validation in strict mode) or a required quality check failed.
 
@@ -129,6 +153,24 @@ class DataValidationFailed(LoopError):
     def __init__(self, message: str, report: object | None = None) -> None:
         super().__init__(message)
         self.report = report
+
+
+class GateFailed(LoopError):
+    """A release gate failed, so the alias did not move; ``result`` holds every check's outcome."""
+
+    code = "GATE_FAILED"
+    http_status = 422
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class UntrustedModel(LoopError):
+    """Loading a model would unpickle or run its code, and the user has not trusted it."""
+
+    code = "UNTRUSTED_MODEL"
+    http_status = 403
 
 
 class NotFound(LoopError, LookupError):
@@ -192,6 +234,29 @@ class DatasetNotFound(NotFound):
         self.version = version
 
 
+class ModelNotFound(NotFound):
+    """A registered model, one of its versions, or an alias does not exist."""
+
+    code = "MODEL_NOT_FOUND"
+
+    def __init__(
+        self, name: str, version: str | int | None = None, message: str | None = None
+    ) -> None:
+        if version is None:
+            what = f"model {name!r}"
+        elif isinstance(version, str) and version.startswith("@"):
+            what = f"alias {version[1:]!r} of model {name!r}"
+        else:
+            what = f"version {version!r} of model {name!r}"
+        super().__init__(
+            message
+            or f"{what} does not exist; list models with `loopml models list` "
+            "(or versions with `loopml models versions NAME`)"
+        )
+        self.name = name
+        self.version = version
+
+
 class AlreadyExists(LoopError):
     """An object with this name or id already exists."""
 
@@ -245,6 +310,12 @@ class ArtifactCorrupted(StoreError):
 
     code = "ARTIFACT_CORRUPTED"
     http_status = 500
+
+
+class ModelCorrupted(ArtifactCorrupted):
+    """A model file's hash is not the one its manifest (or the registry) records: refused."""
+
+    code = "MODEL_CORRUPTED"
 
 
 class MissingExtra(LoopError, ImportError):
