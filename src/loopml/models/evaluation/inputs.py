@@ -1,0 +1,211 @@
+"""What an evaluation starts from: the model, the data, the target and the task.
+
+Each function checks its input and says what to do when it is wrong, before anything is
+predicted: a model without ``predict``, a ``datasets:/`` URI that does not exist, a target that
+is not a column or has missing values, a task that does not fit the target.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from loopml._frames import TABLE_TYPES, as_pandas, is_table
+from loopml.errors import InvalidArgument
+from loopml.models.evaluation.predictions import CLASSIFICATION, REGRESSION, Task
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from loopml.client import Client
+    from loopml.entities import DatasetVersion
+
+__all__ = [
+    "MAX_INTEGER_CLASSES",
+    "has_probabilities",
+    "infer_task",
+    "load_data",
+    "model_classes",
+    "resolve_model",
+    "split_target",
+]
+
+MAX_INTEGER_CLASSES = 20
+"""An integer target with at most this many distinct values is taken as class labels."""
+
+_LOADERS = ("loopml.models.loading", "loopml.models.package", "loopml.models")
+
+
+def resolve_model(model: Any, client: Callable[[], Client]) -> tuple[Any, str | None]:
+    """The model object, and its URI when it was given as one.
+
+    Args:
+        model: an object with ``predict`` (and optionally ``predict_proba`` and ``classes_``),
+            or a model URI (``models:/churn/3``, ``models:/churn@champion``, ``runs:/...``),
+            loaded with ``loopml.models.load_model``.
+        client: gives the client to load with.
+
+    Raises:
+        InvalidArgument: the model has no ``predict``, or this loopml cannot load URIs yet.
+    """
+    uri = None
+    if isinstance(model, str):
+        uri = model
+        model = _load(uri, client())
+    if not callable(getattr(model, "predict", None)):
+        raise InvalidArgument(
+            f"the model must have a predict method (or be a model URI such as "
+            f"'models:/churn/3'), not {type(model).__name__}"
+        )
+    return model, uri
+
+
+def model_classes(model: Any) -> list[Any] | None:
+    """The model's classes, in the order of its probability columns: ``classes_`` of the
+    model, or of the framework's model inside a loaded loopml model (``native``)."""
+    for owner in (model, getattr(model, "native", None)):
+        classes = getattr(owner, "classes_", None)
+        if classes is not None:
+            return list(classes)
+    return None
+
+
+def has_probabilities(model: Any) -> bool:
+    """Whether the model gives class probabilities (a loaded loopml model says so itself)."""
+    return callable(getattr(model, "predict_proba", None)) and bool(
+        getattr(model, "has_predict_proba", True)
+    )
+
+
+def _load(uri: str, client: Client) -> Any:
+    for name in _LOADERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        loader = getattr(module, "load_model", None)
+        if callable(loader):
+            takes_client = "client" in inspect.signature(loader).parameters
+            return loader(uri, client=client) if takes_client else loader(uri)
+    raise InvalidArgument(
+        f"cannot load {uri!r}: this version of loopml has no loopml.models.load_model; "
+        "pass the loaded model object instead"
+    )
+
+
+def load_data(
+    data: Any, *, client: Callable[[], Client], project: str | None
+) -> tuple[pd.DataFrame, DatasetVersion | None]:
+    """The evaluation data as a pandas DataFrame, and its dataset version when it is one.
+
+    Raises:
+        InvalidArgument: not a table or a ``datasets:/`` URI, or no rows.
+        DatasetNotFound: the URI names no dataset version.
+    """
+    version = None
+    if isinstance(data, str):
+        if not data.startswith("datasets:/"):
+            raise InvalidArgument(
+                f"data must be {TABLE_TYPES}, or a 'datasets:/name/version' URI, not the string "
+                f"{data!r}; version a file first with loopml.log_dataset(path, name)"
+            )
+        from loopml.data.datasets import get_dataset, load_dataset
+
+        c = client()
+        version = get_dataset(data, project=project, client=c)
+        frame = load_dataset(version, client=c)
+    elif is_table(data):
+        frame = as_pandas(data, what="the evaluation data")
+    else:
+        raise InvalidArgument(
+            f"data must be {TABLE_TYPES}, or a 'datasets:/name/version' URI, "
+            f"not {type(data).__name__}"
+        )
+    if len(frame) == 0:
+        where = version.uri if version is not None else "the evaluation data"
+        raise InvalidArgument(f"{where} has no rows; evaluate on at least one row")
+    return frame, version
+
+
+def split_target(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series[Any]]:
+    """The feature columns (every column but the target) and the target column.
+
+    Raises:
+        InvalidArgument: the target is not a column, has missing values, or is the only column.
+    """
+    if not isinstance(target, str) or not target:
+        raise InvalidArgument(f"target must be the name of a column, not {target!r}")
+    if target not in frame.columns:
+        names = [str(c) for c in frame.columns]
+        shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+        raise InvalidArgument(
+            f"target column {target!r} is not in the data; its columns are {shown}"
+        )
+    y = frame[target]
+    missing = int(y.isna().sum())
+    if missing:
+        raise InvalidArgument(
+            f"target column {target!r} has {missing} missing value{'s' * (missing != 1)} in "
+            f"{len(frame)} rows; drop or fill those rows before evaluating"
+        )
+    features = frame.drop(columns=[target])
+    if features.shape[1] == 0:
+        raise InvalidArgument(f"the data holds only the target column {target!r}: no features")
+    return features, y
+
+
+def infer_task(y: pd.Series[Any], model: Any, task: str | None) -> tuple[Task, str | None]:
+    """The task, checked against the target, and how it was inferred when it was not given.
+
+    Without ``task``: classification for a model with ``classes_``, and for text, boolean,
+    categorical or integer targets with at most ``MAX_INTEGER_CLASSES`` distinct values;
+    regression for other numbers.
+
+    Raises:
+        InvalidArgument: an unknown task, regression on a non-numeric target, or classification
+            of a target with fractional values.
+    """
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if task is not None:
+        if task not in (CLASSIFICATION, REGRESSION):
+            raise InvalidArgument(
+                f"task must be 'classification' or 'regression' (or None to infer it), "
+                f"not {task!r}"
+            )
+        if task == REGRESSION and not numeric:
+            raise InvalidArgument(
+                f"task='regression' needs a numeric target, but {y.name!r} holds {y.dtype} "
+                "values; use task='classification'"
+            )
+        if task == CLASSIFICATION and numeric and not _integral(y):
+            example = y[np.asarray(y) % 1 != 0].iloc[0]
+            raise InvalidArgument(
+                f"task='classification' needs class labels, but {y.name!r} holds fractional "
+                f"values (such as {example!r}); use task='regression'"
+            )
+        return task, None
+    if model_classes(model) is not None:
+        return CLASSIFICATION, "task inferred as classification: the model has classes_"
+    if not numeric:
+        return CLASSIFICATION, f"task inferred as classification from the {y.dtype} target"
+    if pd.api.types.is_integer_dtype(y):
+        distinct = int(y.nunique())
+        if distinct <= MAX_INTEGER_CLASSES:
+            return CLASSIFICATION, (
+                f"task inferred as classification: the integer target has {distinct} distinct "
+                "values (pass task='regression' if they are amounts)"
+            )
+    return REGRESSION, "task inferred as regression from the numeric target"
+
+
+def _integral(y: pd.Series[Any]) -> bool:
+    values = np.asarray(y, dtype=np.float64)
+    return bool(np.all(np.mod(values, 1) == 0))
