@@ -38,7 +38,8 @@ def to_onnx(
     All-numeric input becomes one ``float32`` tensor ``X`` of shape ``[None, n_features]``;
     a table with text columns becomes one ``[None, 1]`` input per column (the column names are
     kept in the model's metadata so the ONNX flavor feeds each from its column). Classifiers
-    output ``label`` and a ``probabilities`` tensor.
+    output ``label`` and a ``probabilities`` tensor; a boolean target's labels come out as 0
+    and 1.
 
     Args:
         model: a fitted estimator or pipeline that skl2onnx supports.
@@ -130,6 +131,8 @@ def _compare(
     if expected.dtype.kind in "fc":
         _close(name, "predictions", expected, got, rtol=rtol, atol=atol)
     else:
+        if expected.dtype.kind == "b":  # ONNX labels of a boolean target are 0 and 1
+            expected = expected.astype(np.int64)
         wrong = np.flatnonzero(expected.astype(str) != got.astype(str))
         if wrong.size:
             row = int(wrong[0])

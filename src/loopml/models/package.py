@@ -248,7 +248,8 @@ def log_model(
         name: the model folder's path in the run.
         flavor, signature, input_example, requirements, metadata, flavor_options, artifacts:
             as for :func:`save_model`.
-        registered_model_name: also register the model under this name (a new version).
+        registered_model_name: also register the model under this name (a new version, in
+            the run's project).
         run_id: log to this run instead of the active one.
         client: the client to use (default: the fluent API's).
 
@@ -336,6 +337,7 @@ def _register(client: Client, name: str, info: ModelInfo) -> ModelInfo:
             f"this client has no model registry, so {name!r} was not registered; the model "
             f"is logged at {info.model_uri}"
         )
+    run = client.get_run(info.run_id)
     version = create(
         name,
         source=info.model_uri,
@@ -343,6 +345,7 @@ def _register(client: Client, name: str, info: ModelInfo) -> ModelInfo:
         flavor=info.flavor,
         signature=None if info.signature is None else info.signature.to_dict(),
         manifest_digest=info.manifest_digest,
+        project=client.store.get_project(run.project_id).name,  # the run's project
     )
     from dataclasses import replace
 
