@@ -29,6 +29,7 @@ from loopml.models import (
     to_onnx,
 )
 from loopml.models.flavors import detect_flavor
+from loopml.models.manifest import Manifest, hash_folder
 
 
 @pytest.fixture(scope="module")
@@ -275,3 +276,18 @@ def test_missing_framework_names_the_extra(
     monkeypatch.setitem(sys.modules, "xgboost", None)  # as if it were not installed
     with pytest.raises(MissingExtra, match=r"pip install 'loopml\[xgboost\]'"):
         load_model(tmp_path / "m")
+
+
+def test_missing_torch_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "model.pt2").write_bytes(b"not read")
+    Manifest(
+        flavor="torch",
+        flavor_options={"file": "model.pt2", "format": "exported_program"},
+        files=hash_folder(folder),
+        requirements={},
+    ).write(folder)
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(MissingExtra, match=r"pip install 'loopml\[torch\]'"):
+        load_model(folder, trusted=True)

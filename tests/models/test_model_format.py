@@ -138,7 +138,8 @@ def test_malformed_manifests(tmp_path: Path) -> None:
     folder.mkdir()
     with pytest.raises(ModelCorrupted, match=r"no loopml-model\.json"):
         load_model(folder)
-    for text in ("[]", "{", '{"format_version": 1}', '{"format_version": 1, "x": NaN}'):
+    nested = '{"format_version": 1, "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    for text in ("[]", "{", '{"format_version": 1}', '{"format_version": 1, "x": NaN}', nested):
         (folder / MANIFEST_FILE).write_text(text)
         with pytest.raises(ModelCorrupted):
             load_model(folder)

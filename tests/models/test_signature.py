@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loopml.errors import InvalidArgument, SignatureMismatch
 from loopml.models import ModelSignature, TensorSpec, infer_signature
@@ -273,3 +275,55 @@ def test_several_tensors_by_name() -> None:
         "a",
         "b",
     ]
+
+
+def test_ragged_input_is_a_mismatch_not_a_crash() -> None:
+    table = ModelSignature(Schema(columns=(ColumnSchema("a", ColumnType.FLOAT),)))
+    for data in ([[1, 2], [3]], {"a": [1, 2], "b": [1]}, None, 3):
+        with pytest.raises(SignatureMismatch):
+            table.prepare(data)
+    with pytest.raises(SignatureMismatch, match="unreadable"):
+        ModelSignature(TensorSpec("float32", (-1, 2))).prepare([[1, 2], [3]])
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=5,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(st.sampled_from(["age", "income", "plan", "signup", "zz"]), _JSON),
+        max_size=4,
+    )
+    | st.dictionaries(st.sampled_from(["age", "income", "active", "note"]), _JSON)
+    | _JSON
+)
+def test_any_json_input_fits_or_is_a_mismatch(data: object) -> None:
+    """What a server receives: whatever it is, the answer is data or SignatureMismatch (a 400),
+    never another exception (a 500)."""
+    try:
+        out = SIG.prepare(data)
+    except SignatureMismatch as exc:
+        assert exc.problems
+    else:
+        assert list(out.columns) == SIG.input_names
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON, st.sampled_from(["float32", "int64", "int8", "bool", "str"]))
+def test_any_json_tensor_fits_or_is_a_mismatch(data: object, dtype: str) -> None:
+    sig = ModelSignature(TensorSpec(dtype, (-1, 2)))
+    try:
+        out = sig.prepare(data)
+    except SignatureMismatch as exc:
+        assert exc.problems
+    else:
+        assert out.shape[1:] == (2,)

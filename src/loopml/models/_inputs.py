@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import numpy as np
 
-from loopml.errors import SignatureMismatch
+from loopml.errors import InvalidData, SignatureMismatch
 from loopml.schema import ColumnSchema, ColumnType, Schema
 
 if TYPE_CHECKING:
@@ -45,7 +45,10 @@ def as_array(data: Any) -> np.ndarray[Any, Any] | None:
     if _root(data) == "torch" and hasattr(data, "detach"):
         return np.asarray(data.detach().cpu().numpy())
     if isinstance(data, list | tuple) and data and not isinstance(data[0], Mapping):
-        return np.asarray(data)
+        try:
+            return np.asarray(data)
+        except ValueError:  # ragged nested lists: not an array
+            return None
     return None
 
 
@@ -78,7 +81,7 @@ def as_frame(data: Any) -> pd.DataFrame | None:
             return pd.DataFrame([dict(data)])  # one row
         try:
             return as_pandas(data)
-        except Exception:  # ragged columns and the like: reported as "not a table"
+        except (InvalidData, ValueError, TypeError):  # ragged columns: "not a table"
             return None
     if isinstance(data, Sequence) and not isinstance(data, str | bytes):
         if data and all(isinstance(r, Mapping) for r in data):
@@ -95,8 +98,11 @@ def _is_scalar(value: object) -> bool:
     return value is None or isinstance(value, str | bytes | int | float | bool | np.generic)
 
 
+_WHOLE = "(input)"  # the "column" of a problem with the input as a whole
+
+
 def _label(column: object) -> str:
-    return str(column) if str(column).startswith("(") else f"column {str(column)!r}"
+    return _WHOLE if column == _WHOLE else f"column {str(column)!r}"
 
 
 def _raise(problems: list[Problem]) -> NoReturn:
@@ -127,7 +133,7 @@ def prepare_table(data: Any, schema: Schema, *, extra: Extra) -> pd.DataFrame:
             _raise(
                 [
                     {
-                        "column": "(input)",
+                        "column": _WHOLE,
                         "expected": f"a table of {len(schema)} columns",
                         "got": f"an array of shape {shape}",
                     }
@@ -140,7 +146,7 @@ def prepare_table(data: Any, schema: Schema, *, extra: Extra) -> pd.DataFrame:
             _raise(
                 [
                     {
-                        "column": "(input)",
+                        "column": _WHOLE,
                         "expected": "a table (DataFrame, records, dict of columns or 2-D array)",
                         "got": type(data).__name__,
                     }
@@ -248,6 +254,10 @@ def _convert(series: pd.Series, col: ColumnSchema) -> pd.Series | str:
         return series.astype("float64") if numeric else series
     if ctype == ColumnType.INTEGER:
         if kind == "int":
+            if series.dtype.kind == "O":  # Python ints: any size
+                big = series.map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
+                if big.any():
+                    return f"{got} beyond the int64 range{_example(series, big.to_numpy())}"
             if series.isna().any():
                 return series.astype("float64")  # NaN, not pd.NA: what models handle
             return series.astype("int64") if series.dtype.kind == "O" else series
@@ -256,8 +266,11 @@ def _convert(series: pd.Series, col: ColumnSchema) -> pd.Series | str:
             null = np.isnan(values)
             with np.errstate(invalid="ignore"):
                 bad = ~null & ((values != np.floor(values)) | ~np.isfinite(values))
+                big = ~null & ~bad & ((values < -(2.0**63)) | (values >= 2.0**63))
             if bad.any():
                 return f"{got} with fractional values{_example(series, bad)}"
+            if big.any():
+                return f"{got} beyond the int64 range{_example(series, big)}"
             if null.any():
                 return pd.Series(values, index=series.index, name=series.name)
             return pd.Series(values.astype(np.int64), index=series.index, name=series.name)
@@ -314,7 +327,7 @@ def prepare_tensors(
         _raise(
             [
                 {
-                    "column": "(input)",
+                    "column": _WHOLE,
                     "expected": f"a dict of tensors {', '.join(names)}",
                     "got": type(data).__name__,
                 }
@@ -341,7 +354,7 @@ def prepare_tensors(
 
 
 def _tensor(data: Any, spec: TensorSpec, problems: list[Problem]) -> np.ndarray[Any, Any] | None:
-    name = spec.name or "(input)"
+    name = spec.name or _WHOLE
     if _root(data) == "pandas" and hasattr(data, "to_numpy"):
         data = data.to_numpy()
     array = as_array(data)
@@ -364,18 +377,20 @@ def _tensor(data: Any, spec: TensorSpec, problems: list[Problem]) -> np.ndarray[
         return array
     if want.kind == "U":
         return array.astype(str) if array.dtype.kind == "U" else _bad(problems, name, spec, got)
-    if array.dtype.kind in "biuf" and np.can_cast(array.dtype, want, casting="same_kind"):
-        if array.dtype.kind == "b" and want.kind != "b":
-            return _bad(problems, name, spec, got)
-        return array.astype(want)
-    if array.dtype.kind in "iu" and want.kind == "f":
-        return array.astype(want)
-    if array.dtype.kind == "f" and want.kind in "iu":
-        finite = np.isfinite(array)
-        if finite.all() and (array == np.floor(array)).all():
-            return array.astype(want)
+    if array.dtype.kind not in "iuf" or want.kind not in "iuf":  # booleans only from booleans
+        return _bad(problems, name, spec, got)
+    if want.kind == "f":  # numbers widen or narrow to floats, as long as they stay finite
+        with np.errstate(over="ignore"):
+            out = array.astype(want)
+        if (np.isinf(out) & np.isfinite(array)).any():
+            return _bad(problems, name, spec, f"{got} beyond the {want.name} range")
+        return out
+    if array.dtype.kind == "f" and not (np.isfinite(array) & (array == np.floor(array))).all():
         return _bad(problems, name, spec, f"{got} with fractional or non-finite values")
-    return _bad(problems, name, spec, got)
+    limits = np.iinfo(want)
+    if array.size and (array.min() < limits.min or array.max() > limits.max):
+        return _bad(problems, name, spec, f"{got} beyond the {want.name} range")
+    return array.astype(want)
 
 
 def _bad(

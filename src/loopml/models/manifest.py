@@ -275,7 +275,7 @@ def read_manifest(
         )
     try:
         parsed = json.loads(data, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise ModelCorrupted(f"{str(path)!r} is not valid JSON: {exc}") from exc
     return Manifest.from_dict(parsed, source=str(path)), digest
 

@@ -58,7 +58,7 @@ def to_onnx(
             with scikit-learn on ``sample`` (the message gives the worst row and difference).
     """
     skl2onnx = require("skl2onnx", "onnx", "converting a scikit-learn model to ONNX")
-    from sklearn.base import is_classifier  # type: ignore[import-untyped]
+    from sklearn.base import is_classifier
 
     frame, array = _sample(sample)
     options = {"zipmap": False} if is_classifier(model) else None

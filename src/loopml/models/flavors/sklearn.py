@@ -95,13 +95,12 @@ class SklearnFlavor:
 
     def wrap(self, model: Any, folder: Path, options: Mapping[str, Any]) -> LoadedModel:
         """``predict`` and, where the estimator has it, ``predict_proba``."""
-        proba = None
-        if hasattr(model, "predict_proba"):
-
-            def proba(data: Any) -> Any:
-                return model.predict_proba(_table(data, model))
 
         def predict(data: Any) -> Any:
             return model.predict(_table(data, model))
 
-        return LoadedModel(native=model, predict=predict, predict_proba=proba)
+        def predict_proba(data: Any) -> Any:
+            return model.predict_proba(_table(data, model))
+
+        has_proba = hasattr(model, "predict_proba")  # False for regressors and some pipelines
+        return LoadedModel(model, predict, predict_proba if has_proba else None)

@@ -6,7 +6,7 @@ that is not in it is refused, never imported.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -96,13 +96,11 @@ class XGBoostFlavor:
         def wrapper_predict(data: Any) -> Any:
             return model.predict(_input(data, model))
 
-        proba: Callable[[Any], Any] | None = None
-        if hasattr(model, "predict_proba"):
+        def wrapper_proba(data: Any) -> Any:
+            return model.predict_proba(_input(data, model))
 
-            def proba(data: Any) -> Any:
-                return model.predict_proba(_input(data, model))
-
-        return LoadedModel(native=model, predict=wrapper_predict, predict_proba=proba)
+        has_proba = hasattr(model, "predict_proba")
+        return LoadedModel(model, wrapper_predict, wrapper_proba if has_proba else None)
 
 
 def _input(data: Any, model: Any) -> Any:
