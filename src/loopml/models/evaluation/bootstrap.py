@@ -29,7 +29,11 @@ from typing import Any
 import numpy as np
 
 from loopml.errors import InvalidArgument
-from loopml.models.evaluation.metrics import greater_is_better
+from loopml.models.evaluation.metrics import (
+    CLASSIFICATION_METRICS,
+    REGRESSION_METRICS,
+    greater_is_better,
+)
 from loopml.models.evaluation.predictions import CLASSIFICATION, Predictions
 
 __all__ = [
@@ -37,6 +41,7 @@ __all__ = [
     "PairedDelta",
     "bootstrap_ci",
     "bootstrap_metrics",
+    "exact_metrics",
     "metric_on_weights",
     "paired_bootstrap_delta",
 ]
@@ -178,20 +183,38 @@ def paired_bootstrap_delta(
     return PairedDelta(**{**asdict(interval), "probability_better": better})
 
 
+def exact_metrics(p: Predictions) -> dict[str, float]:
+    """Every metric :func:`bootstrap_ci` can resample, on all of ``p``'s rows.
+
+    The same statistics as the bootstrap's with every row drawn once: equal to sklearn's
+    metrics (to rounding), in one numpy pass each and without sklearn's per-call checks, which
+    cost more than the metric on small inputs. Slices are scored with it. Metrics that are not
+    defined for the rows (ROC AUC with one class, R² of one row) are left out.
+    """
+    ones = np.ones((1, len(p)))
+    out = {}
+    for name in bootstrap_metrics(p):
+        if name == "r2" and len(p) < 2:
+            continue
+        value = float(_statistic(p, name)(ones)[0])
+        if np.isfinite(value):
+            out[name] = value
+    return out
+
+
 def bootstrap_metrics(p: Predictions) -> tuple[str, ...]:
     """The metrics :func:`bootstrap_ci` can resample for ``p``."""
     if p.task != CLASSIFICATION:
-        return ("rmse", "mae", "r2", "mape", "max_error", "median_absolute_error")
-    names = ["accuracy"]
-    if p.is_binary:
-        names += ["precision", "recall", "f1"]
-    else:
-        names += [
-            f"{m}_{avg}" for avg in ("macro", "weighted") for m in ("precision", "recall", "f1")
-        ]
-    if p.proba is not None:
-        names += ["roc_auc", "pr_auc", "log_loss"] + (["brier_score"] if p.is_binary else [])
-    return tuple(names)
+        return REGRESSION_METRICS
+    binary_only = {"precision", "recall", "f1", "brier_score"}
+    with_proba = {"roc_auc", "pr_auc", "log_loss", "brier_score"}
+    return tuple(
+        name
+        for name in CLASSIFICATION_METRICS
+        if (p.is_binary or name not in binary_only)
+        and (not p.is_binary or not name.endswith(("_macro", "_weighted")))
+        and (p.proba is not None or name not in with_proba)
+    )
 
 
 def metric_on_weights(p: Predictions, metric: str, weights: np.ndarray) -> np.ndarray:
@@ -266,6 +289,12 @@ def _kind(p: Predictions) -> str:
     return what + (" without probabilities" if p.proba is None else "")
 
 
+def _dot(w: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``w @ values`` for a vector of values, without BLAS: OpenBLAS's threaded matrix-vector
+    product can be 100 times slower than a plain loop on a busy machine."""
+    return np.asarray(np.einsum("bn,n->b", w, values))
+
+
 def _ratio(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
     out = np.full(np.broadcast(num, den).shape, empty, dtype=np.float64)
     np.divide(num, den, out=out, where=den != 0)
@@ -277,7 +306,7 @@ def _classification_statistic(p: Predictions, metric: str) -> Statistic:
     y, pred, n = p.true_codes, p.pred_codes, len(p)
     if metric == "accuracy":
         correct = (y == pred).astype(np.float64)
-        return lambda w: (w @ correct) / w.sum(axis=1)
+        return lambda w: _dot(w, correct) / w.sum(axis=1)
     if metric in ("precision", "recall", "f1"):
         pos = p.positive_index
         t, q = y == pos, pred == pos
@@ -299,11 +328,11 @@ def _classification_statistic(p: Predictions, metric: str) -> Statistic:
     if metric == "log_loss":
         eps = np.finfo(p.proba.dtype).eps
         losses = -np.log(np.clip(proba[np.arange(n), y], eps, 1 - eps))
-        return lambda w: (w @ losses) / w.sum(axis=1)
+        return lambda w: _dot(w, losses) / w.sum(axis=1)
     if metric == "brier_score":
         pos = p.positive_index
         sq = (proba[:, pos] - (y == pos)) ** 2
-        return lambda w: (w @ sq) / w.sum(axis=1)
+        return lambda w: _dot(w, sq) / w.sum(axis=1)
     curve = _roc_auc if metric == "roc_auc" else _average_precision
     if p.is_binary:
         pos = p.positive_index
@@ -350,16 +379,20 @@ def _ranked(
     curve: Callable[[np.ndarray, np.ndarray], np.ndarray], truth: np.ndarray, scores: np.ndarray
 ) -> Statistic:
     """Weights per score group (ascending, ties together) of positives and of negatives."""
-    order = np.argsort(scores, kind="mergesort")
+    order = np.argsort(scores)  # ties are summed, so any order of them will do
     ranked = scores[order]
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
     positive = truth[order].astype(np.float64)
 
+    ties = len(starts) < len(ranked)
+
     def statistic(w: np.ndarray) -> np.ndarray:
         ws = w[:, order]
-        pos = np.add.reduceat(ws * positive, starts, axis=1)
-        neg = np.add.reduceat(ws, starts, axis=1) - pos
-        return curve(pos, neg)
+        pos = ws * positive
+        if ties:
+            pos, ws = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(ws, starts, axis=1)
+        ws -= pos  # now the negatives' weights
+        return curve(pos, ws)
 
     return statistic
 
@@ -384,13 +417,13 @@ def _regression_statistic(p: Predictions, metric: str) -> Statistic:
     size = np.abs(residual)
     if metric == "rmse":
         sq = residual**2
-        return lambda w: np.sqrt((w @ sq) / w.sum(axis=1))
+        return lambda w: np.sqrt(_dot(w, sq) / w.sum(axis=1))
     if metric == "mae":
-        return lambda w: (w @ size) / w.sum(axis=1)
+        return lambda w: _dot(w, size) / w.sum(axis=1)
     if metric == "mape":
         nonzero = (y != 0).astype(np.float64)
         share = _ratio(size, np.abs(y))
-        return lambda w: _ratio(w @ share, w @ nonzero, np.nan)
+        return lambda w: _ratio(_dot(w, share), _dot(w, nonzero), np.nan)
     if metric == "r2":
         centred = y - y.mean()  # the total sum of squares without cancellation
         cols = np.column_stack([residual**2, centred, centred**2])
@@ -407,7 +440,7 @@ def _regression_statistic(p: Predictions, metric: str) -> Statistic:
         return r2
     if metric == "max_error":
         return lambda w: np.where(w > 0, size, 0.0).max(axis=1)
-    order = np.argsort(size, kind="mergesort")
+    order = np.argsort(size)
     ranked = size[order]
 
     def median(w: np.ndarray) -> np.ndarray:

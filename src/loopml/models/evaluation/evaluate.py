@@ -3,6 +3,7 @@ record it all on a run."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,7 @@ import numpy as np
 from loopml.client import context
 from loopml.errors import InvalidArgument
 from loopml.models.evaluation import inputs, metrics, performance, runs
+from loopml.models.evaluation.bootstrap import exact_metrics
 from loopml.models.evaluation.predictions import (
     CLASSIFICATION,
     Predictions,
@@ -45,7 +47,7 @@ def evaluate(
     latency: bool = True,
     batch_size: int = 1024,
     sample_rows_for_latency: int = 1000,
-    latency_budget_seconds: float = 5.0,
+    latency_budget_seconds: float = 2.5,
     slice_bins: int = 4,
     min_slice_rows: int = 30,
     project: str | None = None,
@@ -97,7 +99,7 @@ def evaluate(
         RunNotFound: ``run`` is the id of no run.
 
     Example:
-        >>> result = loopml.models.evaluate(model, test, target="churned", slices=["plan"])
+        >>> result = loopml.evaluate(model, test, target="churned", slices=["plan"])
         >>> result.metrics["roc_auc"]
         0.91
         >>> result.bootstrap_ci("roc_auc")  # no new predictions
@@ -109,10 +111,11 @@ def evaluate(
     def get_client() -> Client:
         return client if client is not None else context.get_client()
 
-    model, model_uri = inputs.resolve_model(model, get_client)
-    if model_version is None and model_uri is not None and model_uri.startswith("models:/"):
-        model_version = model_uri
     version_ref = None if model_version is None else runs.parse_model_version(model_version)
+    model, model_uri = inputs.resolve_model(model, get_client)
+    if version_ref is None and model_uri is not None and model_uri.startswith("models:/"):
+        with contextlib.suppress(InvalidArgument):  # a URI the loader took but we cannot link
+            version_ref = runs.parse_model_version(model_uri)
     frame, dataset = inputs.load_data(data, client=get_client, project=project)
     started = time.perf_counter()
     features, y = inputs.split_target(frame, target)
@@ -120,6 +123,7 @@ def evaluate(
     task_, how = inputs.infer_task(y, model, task)
     if how is not None:
         notes.append(how)
+    inputs.check_positive_label(positive_label, task_, y, model)
     columns = slice_columns(frame, slices)
     preparing = time.perf_counter() - started
     tags = {} if version_ref is None else {runs.MODEL_NAME_TAG: version_ref.name}
@@ -131,7 +135,7 @@ def evaluate(
         p = _predictions(model, y, output, classify, positive_label, notes)
         found = _score(p, notes)
         slice_result, slice_list = score_slices(
-            p, columns, metrics.score, bins=slice_bins, min_rows=min_slice_rows
+            p, columns, exact_metrics, bins=slice_bins, min_rows=min_slice_rows
         )
         perf = _performance(output, len(p), preparing + time.perf_counter() - started)
         if latency:
@@ -172,7 +176,7 @@ def evaluate(
         )
         if c is not None and run_id is not None:
             if version_ref is not None:
-                runs.link_model_version(c, run_id, version_ref)
+                runs.link_model_version(c, run_id, version_ref, project)
             runs.log_result(c, run_id, result, slice_list, dataset)
     return result
 
@@ -203,8 +207,6 @@ def _predictions(
     n = len(y)
     y_true = y.to_numpy()
     if not classify:
-        if positive_label is not None:
-            raise InvalidArgument("positive_label is for classification, not regression")
         return Predictions.for_regression(
             y_true.astype(np.float64), as_values(output.predictions, n, "model.predict")
         )

@@ -16,7 +16,7 @@ import numpy as np
 
 from loopml._frames import TABLE_TYPES, as_pandas, is_table
 from loopml.errors import InvalidArgument
-from loopml.models.evaluation.predictions import CLASSIFICATION, REGRESSION, Task
+from loopml.models.evaluation.predictions import CLASSIFICATION, REGRESSION, Task, json_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_INTEGER_CLASSES",
+    "check_positive_label",
     "has_probabilities",
     "infer_task",
     "load_data",
@@ -204,6 +205,27 @@ def infer_task(y: pd.Series[Any], model: Any, task: str | None) -> tuple[Task, s
                 "values (pass task='regression' if they are amounts)"
             )
     return REGRESSION, "task inferred as regression from the numeric target"
+
+
+def check_positive_label(positive_label: Any, task: Task, y: pd.Series[Any], model: Any) -> None:
+    """Refuse a ``positive_label`` that cannot be right, before anything is predicted.
+
+    Raises:
+        InvalidArgument: a positive label for regression, or one that is neither a class of the
+            model nor a value of the target.
+    """
+    import pandas as pd
+
+    if positive_label is None:
+        return
+    if task != CLASSIFICATION:
+        raise InvalidArgument("positive_label is for classification, not regression")
+    labels = list(model_classes(model) or []) + list(pd.unique(y))
+    if positive_label not in labels:
+        shown = ", ".join(repr(json_label(v)) for v in list(dict.fromkeys(labels))[:12])
+        raise InvalidArgument(
+            f"positive_label {positive_label!r} is not a class; the classes are {shown}"
+        )
 
 
 def _integral(y: pd.Series[Any]) -> bool:

@@ -1,9 +1,11 @@
 """Metrics of one set of predictions, computed with :mod:`sklearn.metrics`.
 
-Every function takes a :class:`~loopml.evaluation.predictions.Predictions` (computed once by
-:func:`~loopml.models.evaluation.evaluate`) and returns plain floats, so the same code scores the
-whole data set and each slice. A metric that is not defined for the rows at hand (ROC AUC with one
-class, R² of one row) is left out, and a note says why.
+Every function takes the :class:`~loopml.models.evaluation.predictions.Predictions` computed
+once by :func:`~loopml.models.evaluation.evaluate` and returns plain floats: the headline metrics
+of an evaluation. A metric that is not defined for the rows at hand (ROC AUC with one class, R² of
+one row) is left out, and a note says why. Slices and bootstrap resamples are scored with the
+numpy statistics of :mod:`~loopml.models.evaluation.bootstrap` instead, which give the same values
+without sklearn's per-call input checks (the tests hold the two to each other).
 
 Classification (labels are integer codes into ``Predictions.classes``):
 
@@ -29,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from loopml.models.evaluation.predictions import CLASSIFICATION, Predictions, json_label
+from loopml.models.evaluation.predictions import Predictions, json_label
 
 __all__ = [
     "CLASSIFICATION_METRICS",
@@ -39,9 +41,7 @@ __all__ = [
     "classification_metrics",
     "confusion_matrix",
     "greater_is_better",
-    "per_class",
     "regression_metrics",
-    "score",
     "sklearn",
 ]
 
@@ -103,13 +103,6 @@ def greater_is_better(metric: str) -> bool:
     return GREATER_IS_BETTER.get(metric.rsplit("/", 1)[-1], True)
 
 
-def score(p: Predictions, notes: list[str] | None = None) -> dict[str, float]:
-    """The metrics of ``p`` for its task (see the module docstring)."""
-    if p.task == CLASSIFICATION:
-        return classification_metrics(p, notes)[0]
-    return regression_metrics(p, notes)
-
-
 def classification_metrics(
     p: Predictions, notes: list[str] | None = None
 ) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
@@ -150,6 +143,7 @@ def classification_metrics(
             out[f"{name}_weighted"] = float(np.average(values, weights=weights))
     if p.proba is not None:
         out.update(_probability_metrics(p, support, remarks))
+    out = {name: out[name] for name in CLASSIFICATION_METRICS if name in out}
     classes = {
         str(json_label(p.classes[c])): {
             "support": float(support[c]),
@@ -250,11 +244,6 @@ def confusion_matrix(p: Predictions) -> np.ndarray:
     return flat.reshape(k, k)
 
 
-def per_class(p: Predictions) -> dict[str, dict[str, float]]:
-    """Per class (by label, as a string): support, precision, recall and F1."""
-    return classification_metrics(p)[1]
-
-
 def calibration(p: Predictions, n_bins: int = CALIBRATION_BINS) -> dict[str, list[float]] | None:
     """The binary calibration curve (uniform bins of the positive class's probability).
 
@@ -283,8 +272,11 @@ def calibration(p: Predictions, n_bins: int = CALIBRATION_BINS) -> dict[str, lis
 
 @contextmanager
 def _sklearn_notes(notes: list[str]) -> Iterator[None]:
-    """Turn sklearn's warnings (probabilities that do not sum to one...) into notes."""
-    with warnings.catch_warnings(record=True) as caught:
+    """Run sklearn without the checks :func:`evaluate` already made (labels are integer codes,
+    every value is finite), and turn its warnings (probabilities that do not sum to one...)
+    into notes."""
+    config = sklearn("sklearn").config_context(assume_finite=True, skip_parameter_validation=True)
+    with warnings.catch_warnings(record=True) as caught, config:
         warnings.simplefilter("always")
         yield
     for w in caught:

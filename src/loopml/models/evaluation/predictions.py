@@ -112,29 +112,38 @@ class Predictions:
         import pandas as pd
 
         remarks = notes if notes is not None else []
-        seen = pd.unique(np.concatenate([_objects(y_true), _objects(y_pred)]))
         if model_classes is not None:
             known = list(model_classes)
-            known_set = set(_hashable(known))
-            extra = [v for v in seen if v not in known_set]
-            if extra:
+            index = pd.Index(known)
+            true_codes = index.get_indexer(y_true)
+            pred_codes = index.get_indexer(y_pred)
+            unknown = np.concatenate([y_true[true_codes < 0], y_pred[pred_codes < 0]])
+            if unknown.size:  # labels the model never saw (or of another type than its classes)
+                extra = [v for v in pd.unique(_objects(unknown)) if v not in set(_hashable(known))]
                 remarks.append(
                     f"labels {_show(extra)} are not classes of the model; "
                     "their probability counts as 0"
                 )
-            classes = tuple(known + _sorted(extra))
+                known += _sorted(extra)
+                index = pd.Index(known, dtype=object)
+                true_codes = index.get_indexer(_objects(y_true))
+                pred_codes = index.get_indexer(_objects(y_pred))
+            classes = tuple(known)
         else:
+            seen = pd.unique(np.concatenate([_objects(y_true), _objects(y_pred)]))
             classes = tuple(_sorted(list(seen)))
-        index = pd.Index(list(classes), dtype=object)
-        true_codes = index.get_indexer(_objects(y_true)).astype(np.int64)
-        pred_codes = index.get_indexer(_objects(y_pred)).astype(np.int64)
+            index = pd.Index(list(classes), dtype=object)
+            true_codes = index.get_indexer(_objects(y_true))
+            pred_codes = index.get_indexer(_objects(y_pred))
+        true_codes = true_codes.astype(np.int64, copy=False)
+        pred_codes = pred_codes.astype(np.int64, copy=False)
         if len(classes) < 2:
             raise InvalidArgument(
                 f"classification needs at least two classes, but the target and the predictions "
                 f"only hold {_show(classes)}; evaluate on data with more than one class"
             )
-        in_target = set(np.unique(true_codes).tolist())
-        if not in_target.intersection(np.unique(pred_codes).tolist()):
+        k = len(classes)
+        if not np.any(np.bincount(true_codes, minlength=k) * np.bincount(pred_codes, minlength=k)):
             raise InvalidArgument(
                 f"the model predicts {_show(pd.unique(_objects(y_pred)))} but the target holds "
                 f"{_show(pd.unique(_objects(y_true)))}: no predicted label is a target label. "

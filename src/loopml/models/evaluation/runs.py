@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.client import context
 from loopml.entities import RunStatus
-from loopml.errors import InvalidArgument
+from loopml.errors import InvalidArgument, LoopError
 from loopml.models.evaluation.slices import safe_key
 from loopml.store.validation import check_run_id
 
@@ -65,12 +65,15 @@ ERROR_TAG = "loopml.error"
 MODEL_NAME_TAG = "loopml.model_name"
 MODEL_VERSION_TAG = "loopml.model_version"
 VERSION_RUN_TAG = "loopml.evaluation_run_id"
-_MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[\w\-.]+))$")
+_MODEL_URI = re.compile(
+    r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+|latest)|@(?P<alias>[\w\-.]+))$"
+)
 
 
 @dataclass(frozen=True)
 class ModelVersionRef:
-    """A ``models:/name/3`` or ``models:/name@alias`` reference."""
+    """A ``models:/name/3``, ``models:/name@alias`` or ``models:/name/latest`` reference
+    (``version`` is None for the last two until the registry resolves them)."""
 
     uri: str
     name: str
@@ -82,18 +85,18 @@ def parse_model_version(uri: str) -> ModelVersionRef:
     """Parse a model version URI.
 
     Raises:
-        InvalidArgument: not ``models:/<name>/<version>`` or ``models:/<name>@<alias>``.
+        InvalidArgument: not ``models:/<name>/<version>``, ``models:/<name>@<alias>`` or
+            ``models:/<name>/latest``.
     """
     match = _MODEL_URI.match(uri) if isinstance(uri, str) else None
     if match is None:
         raise InvalidArgument(
-            f"model_version must look like 'models:/churn/3' or 'models:/churn@champion', "
-            f"not {uri!r}"
+            "model_version must look like 'models:/churn/3', 'models:/churn@champion' or "
+            f"'models:/churn/latest', not {uri!r}"
         )
     version = match["version"]
-    return ModelVersionRef(
-        uri, match["name"], None if version is None else int(version), match["alias"]
-    )
+    number = int(version) if version is not None and version.isdigit() else None
+    return ModelVersionRef(uri, match["name"], number, match["alias"])
 
 
 @contextmanager
@@ -191,19 +194,34 @@ def log_result(
     client.flush(run_id)
 
 
-def link_model_version(client: Client, run_id: str, ref: ModelVersionRef) -> None:
+def link_model_version(
+    client: Client, run_id: str, ref: ModelVersionRef, project: str | None = None
+) -> None:
     """Tag the run with the model version and, where the registry can, the version with the run.
 
     An alias is resolved to its version with ``client.resolve_model_uri`` when the client has
-    it; otherwise the tag records ``@alias``.
+    it; otherwise the tag records ``@alias``. Noting the run on the version (a version tag,
+    through ``set_model_version_tag`` or ``update_model_version``) is a courtesy: when the
+    registry refuses, a warning says why and the run's tags still hold the link.
     """
-    version: Any = ref.version
+    version: int | None = ref.version
+    where = {} if project is None else {"project": project}
     if version is None and hasattr(client, "resolve_model_uri"):
-        version = _version_of(client.resolve_model_uri(ref.uri))
-    shown = str(version) if version is not None else f"@{ref.alias}"
+        try:
+            version = _version_of(client.resolve_model_uri(ref.uri, **where))
+        except LoopError as exc:
+            log.warning("loopml: could not resolve %s: %s", ref.uri, exc)
+    shown = str(version) if version is not None else f"@{ref.alias}" if ref.alias else "latest"
     client.set_tags(run_id, {MODEL_NAME_TAG: ref.name, MODEL_VERSION_TAG: shown})
-    if version is not None and hasattr(client, "set_model_version_tag"):
-        client.set_model_version_tag(ref.name, version, VERSION_RUN_TAG, run_id)
+    if version is None:
+        return
+    try:
+        if hasattr(client, "set_model_version_tag"):
+            client.set_model_version_tag(ref.name, version, VERSION_RUN_TAG, run_id, **where)
+        elif hasattr(client, "update_model_version"):
+            client.update_model_version(ref.name, version, tags={VERSION_RUN_TAG: run_id}, **where)
+    except LoopError as exc:
+        log.warning("loopml: could not note evaluation run %s on %s: %s", run_id, ref.uri, exc)
 
 
 def _version_of(resolved: Any) -> int | None:
