@@ -65,6 +65,7 @@ def test_sklearn_pipeline_on_a_dataframe(tmp_path: Path, iris: Any) -> None:
     np.testing.assert_array_equal(p.predict(X), model.predict(X))
     np.testing.assert_allclose(p.predict_proba(X), model.predict_proba(X))
     assert p.manifest.flavor_options["file"] == "model.skops"
+    np.testing.assert_array_equal(p.classes_, model.classes_)
 
 
 def test_sklearn_mixed_columns_and_approved_types(tmp_path: Path) -> None:
@@ -94,6 +95,7 @@ def test_sklearn_fitted_on_arrays(tmp_path: Path, diabetes: Any) -> None:
     with pytest.raises(InvalidArgument, match="no predict_proba"):
         p.predict_proba(X)
     assert not p.has_predict_proba
+    assert not hasattr(p, "classes_")
 
 
 # --- XGBoost -------------------------------------------------------------------------------------
@@ -133,6 +135,7 @@ def test_lightgbm_classifier_with_text_labels(tmp_path: Path, iris: Any) -> None
     assert isinstance(p.native, lightgbm.Booster)
     np.testing.assert_array_equal(p.predict(X), model.predict(X))
     np.testing.assert_allclose(p.predict_proba(X), model.predict_proba(X))
+    np.testing.assert_array_equal(p.classes_, model.classes_)
 
 
 def test_lightgbm_binary_regressor_and_booster(tmp_path: Path, diabetes: Any) -> None:
@@ -159,6 +162,7 @@ def test_onnx_from_sklearn_and_from_bytes(tmp_path: Path, iris: Any) -> None:
     assert p.flavor == "onnx" and type(p.native).__name__ == "InferenceSession"
     np.testing.assert_array_equal(p.predict(X), model.predict(X))
     np.testing.assert_allclose(p.predict_proba(X), model.predict_proba(X), atol=1e-4)
+    np.testing.assert_array_equal(p.classes_, model.classes_)
     raw = save_model(onx.SerializeToString(), tmp_path / "bytes", flavor="onnx")
     assert raw.signature is not None and raw.signature.input_names == ["X"]  # from the graph
     q = load_model(tmp_path / "bytes")

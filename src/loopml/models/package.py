@@ -239,9 +239,10 @@ def log_model(
 ) -> ModelInfo:
     """Save ``model`` and log the folder as artifacts of a run; optionally register it.
 
-    The run is ``run_id`` if given, else the active run (``with loopml.start_run():``), else a
-    new run that is ended once the model is logged. The manifest records the run and the
-    dataset versions the run used.
+    The run is ``run_id`` if given, else the active run (``with loopml.start_run():``, when
+    ``client`` is None or the fluent API's own), else a new run in the current project that is
+    ended once the model is logged (failed if logging fails). The manifest records the run and
+    the dataset versions the run used.
 
     Args:
         model: the model (see :func:`save_model`).

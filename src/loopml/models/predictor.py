@@ -55,6 +55,23 @@ class Predictor:
         self.uri = uri
 
     @property
+    def classes_(self) -> Any:
+        """A classifier's class labels, in the order of ``predict_proba``'s columns (the
+        scikit-learn name, so code written for estimators reads it too).
+
+        Raises:
+            AttributeError: the model is not a classifier, or its flavor does not say.
+        """
+        classes = self._loaded.classes
+        if classes is None:
+            classes = getattr(self.native, "classes_", None)
+        if classes is None:
+            raise AttributeError(f"this {self.flavor} model does not name its classes")
+        import numpy as np
+
+        return np.asarray(classes)
+
+    @property
     def has_predict_proba(self) -> bool:
         """Whether the model gives class probabilities."""
         return self._loaded.predict_proba is not None

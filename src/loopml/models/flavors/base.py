@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -30,11 +30,14 @@ class LoadedModel:
         native: the framework's own object (an estimator, a booster, an inference session).
         predict: takes input already prepared by the signature; returns predictions.
         predict_proba: likewise for class probabilities, or None when the model has none.
+        classes: a classifier's class labels in the order of ``predict_proba``'s columns, when
+            known (None: the native model's own ``classes_``, if any).
     """
 
     native: Any
     predict: Callable[[Any], Any]
     predict_proba: Callable[[Any], Any] | None = None
+    classes: Sequence[Any] | None = None
 
 
 @runtime_checkable

@@ -102,4 +102,4 @@ class LightGBMFlavor:
         def predict(data: Any) -> Any:
             return labels[np.argmax(proba(data), axis=1)]
 
-        return LoadedModel(native=model, predict=predict, predict_proba=proba)
+        return LoadedModel(model, predict, proba, classes=labels.tolist())

@@ -114,7 +114,8 @@ class OnnxFlavor:
             assert proba_index is not None
             return run(data)[proba_index]
 
-        return LoadedModel(session, predict, None if proba_index is None else proba)
+        classes = _class_labels(model if not isinstance(model, bytes | bytearray) else None)
+        return LoadedModel(session, predict, None if proba_index is None else proba, classes)
 
 
 def _parse(onnx: Any, data: bytes, what: str) -> Any:
@@ -173,6 +174,23 @@ def _external_tensor(proto: Any, onnx: Any) -> str | None:
     for tensor in _tensors(onnx, proto):
         if tensor.data_location == external or len(tensor.external_data):
             return str(tensor.name or "(unnamed)")
+    return None
+
+
+_LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_ints", "classlabels_strings")
+
+
+def _class_labels(proto: Any) -> list[Any] | None:
+    """A classifier's labels, from the first ONNX-ML classifier node that lists them."""
+    if proto is None:
+        return None
+    for node in proto.graph.node:
+        for attr in node.attribute:
+            if attr.name in _LABEL_ATTRIBUTES:
+                if attr.strings:
+                    return [s.decode("utf-8", "replace") for s in attr.strings]
+                if attr.ints:
+                    return list(attr.ints)
     return None
 
 
