@@ -139,7 +139,21 @@ def test_malformed_manifests(tmp_path: Path) -> None:
     with pytest.raises(ModelCorrupted, match=r"no loopml-model\.json"):
         load_model(folder)
     nested = '{"format_version": 1, "metadata": ' + "[" * 100_000 + "]" * 100_000 + "}"
-    for text in ("[]", "{", '{"format_version": 1}', '{"format_version": 1, "x": NaN}', nested):
+    bad_hash = json.dumps(
+        {
+            "format_version": 1,
+            "flavor": {"name": "sklearn", "options": {}},
+            "files": {"model.skops": {"sha256": "XYZ", "size": 1}},
+        }
+    )
+    for text in (
+        "[]",
+        "{",
+        '{"format_version": 1}',
+        '{"format_version": 1, "x": NaN}',
+        nested,
+        bad_hash,
+    ):
         (folder / MANIFEST_FILE).write_text(text)
         with pytest.raises(ModelCorrupted):
             load_model(folder)

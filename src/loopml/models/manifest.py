@@ -26,6 +26,7 @@ from typing import Any
 from loopml.errors import InvalidArgument, ModelCorrupted, UnsafePath
 from loopml.models.signature import ModelSignature
 from loopml.store.paths import normalize_artifact_path
+from loopml.store.validation import check_sha256
 
 __all__ = [
     "FORMAT_VERSION",
@@ -235,11 +236,13 @@ def _file_entry(path: str, entry: object, source: str) -> FileEntry:
     if not isinstance(entry, Mapping):
         raise _bad(source, f"file {path!r} needs a sha256 and a size")
     sha, size = entry.get("sha256"), entry.get("size")
-    if not isinstance(sha, str) or len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-        raise _bad(source, f"file {path!r} has no valid sha256")
+    try:
+        check_sha256(sha, f"the sha256 of file {path!r}")
+    except InvalidArgument as exc:
+        raise _bad(source, str(exc)) from exc
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise _bad(source, f"file {path!r} has no valid size")
-    return FileEntry(sha, size)
+    return FileEntry(str(sha), size)
 
 
 def read_manifest(
