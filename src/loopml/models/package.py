@@ -180,30 +180,20 @@ def _signature(
             f"signature must be a ModelSignature or a Schema, not {type(given).__name__}"
         )
     if example is None:
-        if given is None and flavor.name == "onnx":
+        if given is None and flavor.name == "onnx":  # an ONNX graph declares its tensors
             from loopml.models.flavors.onnx import session_signature
 
-            found = session_signature(model)
-            return found if isinstance(found, ModelSignature) else None
+            return session_signature(model)
         return given
-    prepared = given.prepare(example) if given is not None else example
-    loaded = flavor.wrap(model, folder, options)
-    if given is not None:
-        try:
-            loaded.predict(prepared)
-        except Exception as exc:  # the user's model: any error means the example is wrong
-            raise InvalidArgument(
-                f"the model fails on its input example: {type(exc).__name__}: {exc}"
-            ) from exc
-        return given
-    inferred = infer_signature(example)
+    signature = given if given is not None else infer_signature(example)
+    prepared = signature.prepare(example)  # a given signature must fit its own example
     try:
-        output = loaded.predict(inferred.prepare(example))
+        output = flavor.wrap(model, folder, options).predict(prepared)
     except Exception as exc:  # the user's model: any error means the example is wrong
         raise InvalidArgument(
             f"the model fails on its input example: {type(exc).__name__}: {exc}"
         ) from exc
-    return infer_signature(example, output)
+    return given if given is not None else infer_signature(example, output)
 
 
 def _requirements(flavor: Flavor, extra: Sequence[str]) -> dict[str, str]:

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from loopml._lazy import require
 from loopml.errors import InvalidArgument, ModelCorrupted
 from loopml.models.flavors.base import LoadedModel, defined_in, installed_version, option_file
+
+if TYPE_CHECKING:
+    from loopml.models.signature import ModelSignature
 
 __all__ = ["INPUT_COLUMNS_KEY", "OnnxFlavor", "session_signature"]
 
@@ -246,7 +249,7 @@ def _feeds(data: Any, inputs: list[Any], columns: list[str] | None) -> dict[str,
     return {inputs[0].name: np.asarray(data).astype(_np_dtype(inputs[0].type))}
 
 
-def session_signature(model: Any) -> Any:
+def session_signature(model: Any) -> ModelSignature | None:
     """The tensor signature an ONNX model declares: each input's name, dtype and shape (and
     the outputs'), with symbolic dimensions as ``-1``."""
     from loopml.models.signature import ModelSignature, TensorSpec
