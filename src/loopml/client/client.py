@@ -21,6 +21,7 @@ from loopml.client import environment as _environment
 from loopml.client.buffer import MetricBuffer
 from loopml.client.compare import RunComparison
 from loopml.client.datasets import DatasetMethods
+from loopml.client.registry import RegistryMethods
 from loopml.config import Settings, get_settings
 from loopml.entities import (
     ArtifactInfo,
@@ -60,8 +61,10 @@ def _param_value(value: object) -> str:
     )
 
 
-class Client(DatasetMethods):
-    """Track projects, runs, params, metrics, tags and artifacts against one store.
+class Client(DatasetMethods, RegistryMethods):
+    """Track projects, runs, params, metrics, tags and artifacts against one store; the dataset
+    and model-registry methods come from :class:`~loopml.client.datasets.DatasetMethods` and
+    :class:`~loopml.client.registry.RegistryMethods`.
 
     Args:
         tracking_uri: the metadata store: a folder, ``sqlite:///file.db``,

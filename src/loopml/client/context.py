@@ -1,5 +1,5 @@
 """The state the fluent API and the data layer share: the process's default client, the current
-project, and the active runs of this thread or task.
+project, the active runs of this thread or task, and who is acting (for the audit trail).
 
 The active runs live in a :class:`contextvars.ContextVar`, so every thread (and every asyncio task)
 has its own stack; :mod:`loopml.tracking.fluent` pushes and pops the runs it starts, and the data
@@ -9,6 +9,8 @@ layer (``loopml.log_dataset``) reads the innermost one to record which run used 
 from __future__ import annotations
 
 import contextvars
+import getpass
+import os
 import threading
 from typing import Any
 
@@ -17,6 +19,7 @@ from loopml.client.client import Client
 __all__ = [
     "active_run_id",
     "active_runs",
+    "current_actor",
     "get_client",
     "get_project",
     "peek_client",
@@ -72,3 +75,15 @@ def active_run_id() -> str | None:
     """The id of the innermost active run of this context, or None."""
     stack = active_runs.get()
     return str(stack[-1].run_id) if stack else None
+
+
+def current_actor() -> str:
+    """Who changes are attributed to in the audit trail: ``LOOPML_USER`` when set, else the
+    login name (``"unknown"`` when there is none, as in some containers)."""
+    user = os.environ.get("LOOPML_USER", "").strip()
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -30,6 +30,7 @@ from loopml.entities import (
 from loopml.errors import InvalidArgument, NotFound, ProjectNotFound
 from loopml.store import search, validation
 from loopml.store.datasets import DatasetStore
+from loopml.store.registry import RegistryStore
 
 __all__ = ["DEFAULT_PROJECT", "Store", "environment_id", "new_id"]
 
@@ -86,13 +87,16 @@ def decode_page_token(token: str | None, query_key: str) -> int:
     return offset
 
 
-class Store(DatasetStore):
+class Store(DatasetStore, RegistryStore):
     """The metadata store: projects, runs, params, metrics, tags, environments, artifact index,
-    and datasets (their versions and the runs that used them).
+    datasets (their versions and the runs that used them), the model registry and the audit
+    trail.
 
     The dataset methods (``create_dataset_version``, ``get_dataset_version``, ``log_inputs``...)
-    and their contract live in the :class:`~loopml.store.datasets.DatasetStore` mixin, which
-    this class inherits, to keep this module readable.
+    and their contract live in the :class:`~loopml.store.datasets.DatasetStore` mixin; the
+    registry's (``create_model_version``, ``set_model_alias``, ``search_audit_events``...) in
+    the :class:`~loopml.store.registry.RegistryStore` mixin. This class inherits both, to keep
+    this module readable.
 
     Contract (every implementation; the conformance suite checks it):
 
@@ -108,10 +112,11 @@ class Store(DatasetStore):
       and raise :class:`~loopml.errors.InvalidArgument` before touching storage. Implementations
       implement the protected ``_methods`` and may assume valid input.
     * **Errors.** Missing objects raise :class:`~loopml.errors.ProjectNotFound`,
-      :class:`~loopml.errors.RunNotFound`, :class:`~loopml.errors.ArtifactNotFound` or
-      :class:`~loopml.errors.DatasetNotFound`; a param re-logged with another value raises
-      :class:`~loopml.errors.ParamConflict`; a duplicate project name raises
-      :class:`~loopml.errors.AlreadyExists`; backend failures raise
+      :class:`~loopml.errors.RunNotFound`, :class:`~loopml.errors.ArtifactNotFound`,
+      :class:`~loopml.errors.DatasetNotFound` or :class:`~loopml.errors.ModelNotFound`; a
+      param re-logged with another value raises :class:`~loopml.errors.ParamConflict`, and an
+      alias that moved before its compare-and-set :class:`~loopml.errors.Conflict`; a duplicate
+      project or model name raises :class:`~loopml.errors.AlreadyExists`; backend failures raise
       :class:`~loopml.errors.StoreError`. Nothing else escapes.
     * **Metrics.** A metric point is ``(key, value, step, timestamp)``. Every logged point is
       kept (history), including duplicates; NaN and +/-inf are stored faithfully. ``Run.metrics``

@@ -10,29 +10,37 @@ import copy
 import threading
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from loopml.entities import (
     ArtifactInfo,
+    AuditEvent,
     Dataset,
     DatasetInput,
     DatasetVersion,
     Environment,
     Metric,
     MetricHistory,
+    ModelVersion,
+    ModelVersionStatus,
     Param,
     Project,
+    RegisteredModel,
     Run,
     RunStatus,
     Tag,
+    now_ms,
 )
 from loopml.errors import (
     AlreadyExists,
     ArtifactNotFound,
     DatasetNotFound,
+    ModelNotFound,
     ParamConflict,
     ProjectNotFound,
     RunNotFound,
 )
+from loopml.store import registry as reg
 from loopml.store import search
 from loopml.store.base import (
     FAILURE_REASON_TAG,
@@ -63,6 +71,13 @@ class _DatasetState:
     versions: list[DatasetVersion] = field(default_factory=list)  # by number: versions[n - 1]
 
 
+@dataclass
+class _ModelState:
+    model: RegisteredModel  # aliases and latest_version are filled in on read
+    versions: list[ModelVersion] = field(default_factory=list)  # by number: versions[n - 1]
+    aliases: dict[str, int] = field(default_factory=dict)
+
+
 class InMemoryStore(Store):
     """A thread-safe store in process memory."""
 
@@ -74,6 +89,8 @@ class InMemoryStore(Store):
         self._envs: dict[str, Environment] = {}
         self._datasets: dict[tuple[str, str], _DatasetState] = {}  # by (project id, name)
         self._versions: dict[str, DatasetVersion] = {}  # by id
+        self._models: dict[tuple[str, str], _ModelState] = {}  # by (project id, name)
+        self._audit: list[AuditEvent] = []  # in the order written
         self._seq = 0  # logging order, the last tie-break of "latest"
 
     # --- projects ------------------------------------------------------------------------------
@@ -182,6 +199,10 @@ class InMemoryStore(Store):
                 for i, v in enumerate(ds.versions):
                     if v.run_id == run_id:
                         ds.versions[i] = self._versions[v.id] = replace(v, run_id=None)
+            for ms in self._models.values():  # and so does a model version
+                for i, mv in enumerate(ms.versions):
+                    if mv.run_id == run_id:
+                        ms.versions[i] = replace(mv, run_id=None)
 
     def _log_batch(
         self, run_id: str, metrics: list[Metric], params: list[Param], tags: list[Tag]
@@ -415,3 +436,279 @@ class InMemoryStore(Store):
                 if vid == version_id
             ]
         return sorted(found, key=lambda i: (i.created_at, i.run_id, i.role))
+
+    # --- model registry --------------------------------------------------------------------------
+
+    def _model_state(self, project_id: str, name: str) -> _ModelState:
+        ms = self._models.get((project_id, name))
+        if ms is None:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            raise ModelNotFound(name)
+        return ms
+
+    def _model_version_state(self, ms: _ModelState, version: int) -> ModelVersion:
+        if version > len(ms.versions):
+            raise ModelNotFound(ms.model.name, version)
+        return ms.versions[version - 1]
+
+    @staticmethod
+    def _model(ms: _ModelState) -> RegisteredModel:
+        return replace(
+            ms.model,
+            tags=MappingProxyType(dict(ms.model.tags)),
+            aliases=MappingProxyType(dict(sorted(ms.aliases.items()))),
+            latest_version=len(ms.versions),
+        )
+
+    @staticmethod
+    def _model_version(ms: _ModelState, v: ModelVersion) -> ModelVersion:
+        """A copy with its aliases, whose dicts the caller may change without changing the
+        store."""
+        return replace(
+            v,
+            tags=MappingProxyType(dict(v.tags)),
+            signature=copy.deepcopy(v.signature),
+            gate_result=copy.deepcopy(v.gate_result),
+            aliases=tuple(sorted(a for a, n in ms.aliases.items() if n == v.version)),
+        )
+
+    def _audited(self, ms: _ModelState | None, event: AuditEvent) -> None:
+        """Record an event of a change to ``ms`` (under the lock, with the change)."""
+        self._audit.append(event)
+        if ms is not None:
+            ms.model = replace(ms.model, updated_at=event.timestamp)
+
+    def _create_registered_model(
+        self, project_id: str, name: str, description: str, tags: dict[str, str], actor: str
+    ) -> RegisteredModel:
+        with self._lock:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            if (project_id, name) in self._models:
+                raise AlreadyExists(
+                    f"model {name!r} is already registered in this project; add a version to "
+                    "it, or pick another name"
+                )
+            now = now_ms()
+            model = RegisteredModel(
+                project_id, name, description, dict(tags), created_at=now, updated_at=now
+            )
+            ms = self._models[project_id, name] = _ModelState(model)
+            facts = {"description": description, "tags": dict(tags)}
+            self._audited(ms, reg.model_event(project_id, name, "model.create", actor, facts, now))
+            return self._model(ms)
+
+    def _get_registered_model(self, project_id: str, name: str) -> RegisteredModel:
+        with self._lock:
+            return self._model(self._model_state(project_id, name))
+
+    def _list_registered_models(self, project_id: str) -> list[RegisteredModel]:
+        with self._lock:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            found = [self._model(ms) for (pid, _), ms in self._models.items() if pid == project_id]
+        return sorted(found, key=lambda m: m.name)
+
+    def _update_registered_model(
+        self,
+        project_id: str,
+        name: str,
+        description: str | None,
+        tags: dict[str, str] | None,
+        actor: str,
+    ) -> RegisteredModel:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            if description is None and not tags:
+                return self._model(ms)
+            old = ms.model
+            details = reg.changes(description, tags, None, old.description, old.tags)
+            ms.model = replace(
+                old,
+                description=old.description if description is None else description,
+                tags={**old.tags, **(tags or {})},
+            )
+            self._audited(
+                ms, reg.model_event(project_id, name, "model.update", actor, details, _clock(ms))
+            )
+            return self._model(ms)
+
+    def _delete_registered_model(self, project_id: str, name: str, actor: str) -> None:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            del self._models[project_id, name]
+            facts = {"versions": len(ms.versions), "aliases": dict(sorted(ms.aliases.items()))}
+            event = reg.model_event(project_id, name, "model.delete", actor, facts, _clock(ms))
+            self._audited(None, event)
+
+    def _create_model_version(self, draft: ModelVersion) -> ModelVersion:
+        with self._lock:
+            ms = self._model_state(draft.project_id, draft.name)
+            if draft.run_id is not None:
+                self._state(draft.run_id)
+            version = replace(
+                draft,
+                version=len(ms.versions) + 1,
+                tags=dict(draft.tags),
+                status=ModelVersionStatus.READY,
+                aliases=(),
+                gate_result=None,
+                created_at=_clock(ms),
+            )
+            ms.versions.append(version)
+            self._audited(ms, reg.version_created(version))
+            return self._model_version(ms, version)
+
+    def _get_model_version(self, project_id: str, name: str, version: int) -> ModelVersion:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            return self._model_version(ms, self._model_version_state(ms, version))
+
+    def _list_model_versions(
+        self, project_id: str, name: str | None, run_id: str | None
+    ) -> list[ModelVersion]:
+        with self._lock:
+            if name is not None:
+                models = [self._model_state(project_id, name)]
+            elif project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            else:
+                models = [ms for (pid, _), ms in self._models.items() if pid == project_id]
+            found = [
+                self._model_version(ms, v)
+                for ms in models
+                for v in ms.versions
+                if run_id is None or v.run_id == run_id
+            ]
+        return sorted(found, key=lambda v: (v.name, v.version))
+
+    def _update_model_version(
+        self,
+        project_id: str,
+        name: str,
+        version: int,
+        description: str | None,
+        tags: dict[str, str] | None,
+        status: ModelVersionStatus | None,
+        actor: str,
+    ) -> ModelVersion:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            old = self._model_version_state(ms, version)
+            if description is None and not tags and status is None:
+                return self._model_version(ms, old)
+            details = reg.changes(description, tags, status, old.description, old.tags, old.status)
+            new = replace(
+                old,
+                description=old.description if description is None else description,
+                tags={**old.tags, **(tags or {})},
+                status=old.status if status is None else status,
+            )
+            ms.versions[version - 1] = new
+            event = reg.version_event(
+                project_id, name, version, "model_version.update", actor, details, _clock(ms)
+            )
+            self._audited(ms, event)
+            return self._model_version(ms, new)
+
+    def _set_model_version_gate_result(
+        self, project_id: str, name: str, version: int, result: dict[str, Any], actor: str
+    ) -> ModelVersion:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            new = replace(self._model_version_state(ms, version), gate_result=result)
+            ms.versions[version - 1] = new
+            facts = {"version": version, "result": result}
+            event = reg.version_event(
+                project_id, name, version, "model_version.gate", actor, facts, _clock(ms)
+            )
+            self._audited(ms, event)
+            return self._model_version(ms, new)
+
+    def _set_model_alias(
+        self,
+        project_id: str,
+        name: str,
+        alias: str,
+        version: int,
+        actor: str,
+        reason: str,
+        expected_version: int | None,
+    ) -> AuditEvent:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            self._model_version_state(ms, version)
+            previous = ms.aliases.get(alias)
+            if expected_version is not None and previous != expected_version:
+                raise reg.alias_moved(name, alias, previous, expected_version)
+            ms.aliases[alias] = version
+            event = reg.alias_event(
+                project_id, name, alias, version, previous, actor, reason, _clock(ms)
+            )
+            self._audited(ms, event)
+            return _copy_event(event)
+
+    def _delete_model_alias(
+        self, project_id: str, name: str, alias: str, actor: str, reason: str
+    ) -> AuditEvent:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            previous = ms.aliases.pop(alias, None)
+            if previous is None:
+                raise reg.missing_alias(name, alias)
+            event = reg.alias_event(
+                project_id, name, alias, None, previous, actor, reason, _clock(ms)
+            )
+            self._audited(ms, event)
+            return _copy_event(event)
+
+    def _get_model_version_by_alias(self, project_id: str, name: str, alias: str) -> ModelVersion:
+        with self._lock:
+            ms = self._model_state(project_id, name)
+            version = ms.aliases.get(alias)
+            if version is None:
+                raise reg.missing_alias(name, alias)
+            return self._model_version(ms, ms.versions[version - 1])
+
+    def _log_audit_event(self, event: AuditEvent) -> AuditEvent:
+        with self._lock:
+            if event.project_id not in self._projects:
+                raise ProjectNotFound(event.project_id)
+            self._audit.append(event)
+        return _copy_event(event)
+
+    def _search_audit_events(
+        self,
+        project_id: str,
+        object_type: str | None,
+        object_name: str | None,
+        action: str | None,
+        since: int | None,
+        limit: int,
+    ) -> list[AuditEvent]:
+        with self._lock:
+            if project_id not in self._projects:
+                raise ProjectNotFound(project_id)
+            found = [
+                (e.timestamp, seq, e)
+                for seq, e in enumerate(self._audit)
+                if e.project_id == project_id
+                and (object_type is None or e.object_type == object_type)
+                and (object_name is None or e.object_name == object_name)
+                and (action is None or e.action == action)
+                and (since is None or e.timestamp >= since)
+            ]
+        found.sort(key=lambda f: (f[0], f[1]), reverse=True)
+        return [_copy_event(e) for _, _, e in found[:limit]]
+
+
+def _clock(ms: _ModelState) -> int:
+    """The time of a change to a model: now, but never before its last change (the clock may
+    step back), so that its audit events sort in the order they happened."""
+    return max(now_ms(), ms.model.updated_at)
+
+
+def _copy_event(event: AuditEvent) -> AuditEvent:
+    """A copy whose details the caller may change without changing the store."""
+    return replace(event, details=copy.deepcopy(dict(event.details)))

@@ -53,6 +53,7 @@ from loopml.store.base import FAILURE_REASON_TAG, Store, environment_id, new_id
 from loopml.testing.store_suite_artifacts import SHA_A, ArtifactIndexSuite
 from loopml.testing.store_suite_datasets import DatasetSuite
 from loopml.testing.store_suite_model import check_against_reference, names
+from loopml.testing.store_suite_registry import RegistrySuite
 from loopml.testing.store_suite_search import SearchSuite, new_project
 
 __all__ = ["StoreSuite", "check_against_reference"]
@@ -90,7 +91,7 @@ def _values(history: Iterable[Metric]) -> list[str]:
     return [repr(m.value) for m in history]
 
 
-class StoreSuite(ArtifactIndexSuite, DatasetSuite, SearchSuite):
+class StoreSuite(ArtifactIndexSuite, DatasetSuite, RegistrySuite, SearchSuite):
     """The :class:`~loopml.store.Store` contract as pytest tests; needs a ``store`` fixture."""
 
     # --- projects ------------------------------------------------------------------------------

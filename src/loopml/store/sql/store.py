@@ -2,7 +2,8 @@
 
 Written with SQLAlchemy Core (no ORM objects): every write method is one transaction, batches are
 inserted with ``executemany``, and reads fetch plain rows that become frozen entities. The
-dataset methods live in :mod:`loopml.store.sql.datasets`, a mixin of :class:`SqlStore`.
+dataset methods live in :mod:`loopml.store.sql.datasets` and the registry's in
+:mod:`loopml.store.sql.registry`, mixins of :class:`SqlStore`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from loopml.store.sql import engine as eng
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.query import prepared_search
 from loopml.store.sql.reads import RunLoader, raw_read
+from loopml.store.sql.registry import SqlRegistryStore
 from loopml.store.sql.statements import RawTx, Statements, raw_write
 from loopml.store.sql.tables import (
     artifacts,
@@ -77,7 +79,7 @@ def _null_to_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-class SqlStore(SqlDatasetStore, Store):
+class SqlStore(SqlDatasetStore, SqlRegistryStore, Store):
     """A store on SQLite (a file) or PostgreSQL, chosen by the URL.
 
     Args:

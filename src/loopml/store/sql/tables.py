@@ -16,6 +16,14 @@ immutable versions (unique per dataset by number and by content digest, which is
 concurrent writers from numbering twice or storing one content twice; ``schema`` and
 ``metadata`` are JSON text), and ``run_inputs`` records which runs used which versions in which
 role. A version keeps no hard tie to its run: deleting the run sets ``run_id`` to NULL.
+
+The model registry (revision 0003): ``registered_models`` names models per project and keeps
+``latest_version``, the counter new versions are numbered from (a writer locks the model's row,
+then bumps it); ``model_versions`` holds the versions (unique per model by number, which stands
+behind that lock); ``model_aliases`` points each alias at a version (unique per model by alias
+name); ``audit_events`` is the audit trail, ordered by ``timestamp`` and then by ``seq``, the
+order the events were written. Audit events keep no tie to the objects they name: they outlive
+them. Tags, signatures, gate results and event details are JSON text.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -37,14 +46,18 @@ from sqlalchemy import (
 
 __all__ = [
     "artifacts",
+    "audit_events",
     "dataset_versions",
     "datasets",
     "environments",
     "latest_metrics",
     "metadata",
     "metric_chunks",
+    "model_aliases",
+    "model_versions",
     "params",
     "projects",
+    "registered_models",
     "run_inputs",
     "runs",
     "tags",
@@ -228,4 +241,87 @@ run_inputs = Table(
     Column("created_at", BigInteger, nullable=False),
     Index(None, "version_id"),
     sqlite_with_rowid=False,
+)
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("latest_version", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "model_id",
+        String(32),
+        ForeignKey("registered_models.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("run_id", String(32), ForeignKey("runs.run_id", ondelete="SET NULL"), nullable=True),
+    Column("flavor", String(250), nullable=False),
+    Column("signature", Text, nullable=True),
+    Column("manifest_digest", String(64), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("tags", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("gate_result", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    UniqueConstraint("model_id", "version"),
+    Index(None, "run_id"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(32), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    # An alias points at a version that exists, and goes with its model.
+    ForeignKeyConstraint(
+        ["model_id", "version"],
+        ["model_versions.model_id", "model_versions.version"],
+        ondelete="CASCADE",
+    ),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", _ROWID, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("object_name", String(512), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("origin", String(256), nullable=False),
+    Index(None, "project_id", "timestamp"),
+    Index(None, "project_id", "object_type", "object_name"),
 )
