@@ -193,10 +193,11 @@ def exact_metrics(p: Predictions) -> dict[str, float]:
     """
     ones = np.ones((1, len(p)))
     out = {}
+    cache: dict[Any, Any] = {}
     for name in bootstrap_metrics(p):
         if name == "r2" and len(p) < 2:
             continue
-        value = float(_statistic(p, name)(ones)[0])
+        value = float(_statistic(p, name, cache)(ones)[0])
         if np.isfinite(value):
             out[name] = value
     return out
@@ -269,8 +270,12 @@ def _interval(
 # --- statistics of weighted rows ----------------------------------------------------------------
 
 
-def _statistic(p: Predictions, metric: str) -> Statistic:
-    """A function of a weight block (resamples x rows) giving ``metric`` of each resample."""
+def _statistic(p: Predictions, metric: str, cache: dict[Any, Any] | None = None) -> Statistic:
+    """A function of a weight block (resamples x rows) giving ``metric`` of each resample.
+
+    ``cache`` shares what several metrics of the same predictions need (sort orders, one-hot
+    labels) between calls.
+    """
     available = bootstrap_metrics(p)
     if metric not in available:
         raise InvalidArgument(
@@ -278,7 +283,7 @@ def _statistic(p: Predictions, metric: str) -> Statistic:
             f"{', '.join(available)}"
         )
     if p.task == CLASSIFICATION:
-        return _classification_statistic(p, metric)
+        return _classification_statistic(p, metric, {} if cache is None else cache)
     return _regression_statistic(p, metric)
 
 
@@ -301,7 +306,7 @@ def _ratio(num: np.ndarray, den: np.ndarray, empty: float = 0.0) -> np.ndarray:
     return out
 
 
-def _classification_statistic(p: Predictions, metric: str) -> Statistic:
+def _classification_statistic(p: Predictions, metric: str, cache: dict[Any, Any]) -> Statistic:
     assert p.true_codes is not None and p.pred_codes is not None
     y, pred, n = p.true_codes, p.pred_codes, len(p)
     if metric == "accuracy":
@@ -322,7 +327,9 @@ def _classification_statistic(p: Predictions, metric: str) -> Statistic:
 
         return binary
     if metric.endswith(("_macro", "_weighted")):
-        return _averaged_statistic(p, metric)
+        if "one-hot" not in cache:
+            cache["one-hot"] = _one_hot(p)
+        return _averaged_statistic(metric, *cache["one-hot"])
     assert p.proba is not None
     proba = p.proba.astype(np.float64)
     if metric == "log_loss":
@@ -334,13 +341,17 @@ def _classification_statistic(p: Predictions, metric: str) -> Statistic:
         sq = (proba[:, pos] - (y == pos)) ** 2
         return lambda w: _dot(w, sq) / w.sum(axis=1)
     curve = _roc_auc if metric == "roc_auc" else _average_precision
+    columns = [p.positive_index] if p.is_binary else range(len(p.classes))
+    for c in columns:
+        if ("ranked", c) not in cache:
+            cache[("ranked", c)] = _ranked(y == c, proba[:, c])
     if p.is_binary:
-        pos = p.positive_index
-        return _ranked(curve, y == pos, proba[:, pos])
-    per_class = [_ranked(curve, y == c, proba[:, c]) for c in range(len(p.classes))]
+        groups = cache[("ranked", p.positive_index)]
+        return lambda w: curve(*groups(w))
+    per_class = [cache[("ranked", c)] for c in columns]
 
     def one_vs_rest(w: np.ndarray) -> np.ndarray:
-        scores = np.vstack([s(w) for s in per_class])  # classes x resamples
+        scores = np.vstack([curve(*groups(w)) for groups in per_class])  # classes x resamples
         defined = np.isfinite(scores)
         total = np.where(defined, scores, 0.0).sum(axis=0)
         return _ratio(total, defined.sum(axis=0).astype(np.float64), np.nan)
@@ -348,16 +359,22 @@ def _classification_statistic(p: Predictions, metric: str) -> Statistic:
     return one_vs_rest
 
 
-def _averaged_statistic(p: Predictions, metric: str) -> Statistic:
-    """Macro or support-weighted precision, recall or F1 over the labels present."""
+def _one_hot(p: Predictions) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows x classes indicators: correct predictions, predicted classes, true classes."""
     assert p.true_codes is not None and p.pred_codes is not None
-    name, average = metric.rsplit("_", 1)
-    k = len(p.classes)
+    rows, k = np.arange(len(p)), len(p.classes)
     truth = np.zeros((len(p), k))
-    truth[np.arange(len(p)), p.true_codes] = 1.0
+    truth[rows, p.true_codes] = 1.0
     said = np.zeros((len(p), k))
-    said[np.arange(len(p)), p.pred_codes] = 1.0
-    hits = truth * (p.true_codes == p.pred_codes)[:, None]
+    said[rows, p.pred_codes] = 1.0
+    return truth * (p.true_codes == p.pred_codes)[:, None], said, truth
+
+
+def _averaged_statistic(
+    metric: str, hits: np.ndarray, said: np.ndarray, truth: np.ndarray
+) -> Statistic:
+    """Macro or support-weighted precision, recall or F1 over the labels present."""
+    name, average = metric.rsplit("_", 1)
 
     def averaged(w: np.ndarray) -> np.ndarray:
         tp, pp, ap = w @ hits, w @ said, w @ truth
@@ -376,9 +393,10 @@ def _averaged_statistic(p: Predictions, metric: str) -> Statistic:
 
 
 def _ranked(
-    curve: Callable[[np.ndarray, np.ndarray], np.ndarray], truth: np.ndarray, scores: np.ndarray
-) -> Statistic:
-    """Weights per score group (ascending, ties together) of positives and of negatives."""
+    truth: np.ndarray, scores: np.ndarray
+) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """A function of a weight block giving, per score group (ascending, ties together), the
+    weight of the positives and of the negatives in each resample."""
     order = np.argsort(scores)  # ties are summed, so any order of them will do
     ranked = scores[order]
     starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
@@ -386,15 +404,15 @@ def _ranked(
 
     ties = len(starts) < len(ranked)
 
-    def statistic(w: np.ndarray) -> np.ndarray:
+    def groups(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ws = w[:, order]
         pos = ws * positive
         if ties:
             pos, ws = np.add.reduceat(pos, starts, axis=1), np.add.reduceat(ws, starts, axis=1)
         ws -= pos  # now the negatives' weights
-        return curve(pos, ws)
+        return pos, ws
 
-    return statistic
+    return groups
 
 
 def _roc_auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:

@@ -63,7 +63,8 @@ def evaluate(
             present: a scikit-learn, XGBoost or LightGBM model, a loaded loopml model), or a
             model URI such as ``models:/churn/3``.
         data: a pandas or polars DataFrame, a pyarrow Table, or a ``datasets:/name/version``
-            URI. The target column is removed before the model sees the rows.
+            URI. The model sees every column but the target, so a column it does not take
+            (an id, a slice-only column) must be dropped first; pass slice values as arrays.
         target: the column holding the true labels or values.
         task: ``"classification"`` or ``"regression"``; inferred from the model and the target
             when None.

@@ -113,7 +113,7 @@ class Predictions:
 
         remarks = notes if notes is not None else []
         if model_classes is not None:
-            known = list(model_classes)
+            known = [json_label(c) if isinstance(c, np.generic) else c for c in model_classes]
             index = pd.Index(known)
             true_codes = index.get_indexer(y_true)
             pred_codes = index.get_indexer(y_pred)
