@@ -30,6 +30,10 @@ _LAZY_GROUPS = {
         "loopml.cli.data",
         "Version, inspect, validate, profile, compare and check datasets.",
     ),
+    "models": (
+        "loopml.cli.models",
+        "Register, inspect, promote, roll back, evaluate and compare models.",
+    ),
 }
 _LAZY_AFTER = "runs"  # where the lazy groups appear in the command list
 
