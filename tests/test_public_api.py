@@ -13,17 +13,22 @@ import loopml.tracking
 TOP_LEVEL = [
     "ActiveRun",
     "ArtifactInfo",
+    "AuditEvent",
     "Client",
     "Dataset",
     "DatasetInput",
     "DatasetVersion",
     "Environment",
+    "Gate",
     "LoopError",
     "Metric",
     "MetricHistory",
+    "ModelSignature",
+    "ModelVersion",
     "Page",
     "Param",
     "Project",
+    "RegisteredModel",
     "Run",
     "RunComparison",
     "RunStatus",
@@ -32,11 +37,14 @@ TOP_LEVEL = [
     "active_run",
     "end_run",
     "errors",
+    "evaluate",
     "flush",
     "get_client",
     "get_dataset",
     "get_tracking_uri",
+    "infer_signature",
     "load_dataset",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dataset",
@@ -44,9 +52,13 @@ TOP_LEVEL = [
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "promote",
+    "rollback",
+    "save_model",
     "search_runs",
     "set_project",
     "set_seed",
@@ -127,3 +139,19 @@ def test_every_error_names_what_to_do() -> None:
         rebuilt = from_code(cls.code, "msg")
         assert type(rebuilt) is cls and str(rebuilt) == "msg"
         assert cls.__doc__, f"{cls.__name__} needs a docstring"
+
+
+def test_every_models_name_resolves_and_the_heavy_ones_load_lazily() -> None:
+    import loopml.models
+
+    assert list(loopml.models.__all__) == sorted(loopml.models.__all__)
+    code = (
+        "import sys, loopml.models\n"
+        "print(sorted({'sklearn', 'matplotlib', 'torch', 'xgboost', 'lightgbm', 'onnxruntime'}"
+        " & {m.split('.')[0] for m in sys.modules}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    for name in loopml.models.__all__:
+        assert getattr(loopml.models, name) is not None, name
+    assert loopml.promote is loopml.models.promote and loopml.Gate is loopml.models.Gate

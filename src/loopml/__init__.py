@@ -29,19 +29,31 @@ if TYPE_CHECKING:
     from loopml.data import log_dataset as log_dataset
     from loopml.data import split_dataset as split_dataset
     from loopml.entities import ArtifactInfo as ArtifactInfo
+    from loopml.entities import AuditEvent as AuditEvent
     from loopml.entities import Dataset as Dataset
     from loopml.entities import DatasetInput as DatasetInput
     from loopml.entities import DatasetVersion as DatasetVersion
     from loopml.entities import Environment as Environment
     from loopml.entities import Metric as Metric
     from loopml.entities import MetricHistory as MetricHistory
+    from loopml.entities import ModelVersion as ModelVersion
     from loopml.entities import Page as Page
     from loopml.entities import Param as Param
     from loopml.entities import Project as Project
+    from loopml.entities import RegisteredModel as RegisteredModel
     from loopml.entities import Run as Run
     from loopml.entities import RunStatus as RunStatus
     from loopml.entities import Tag as Tag
     from loopml.errors import LoopError as LoopError
+    from loopml.models import Gate as Gate
+    from loopml.models import ModelSignature as ModelSignature
+    from loopml.models import evaluate as evaluate
+    from loopml.models import infer_signature as infer_signature
+    from loopml.models import load_model as load_model
+    from loopml.models import log_model as log_model
+    from loopml.models import promote as promote
+    from loopml.models import rollback as rollback
+    from loopml.models import save_model as save_model
     from loopml.tracking import ActiveRun as ActiveRun
     from loopml.tracking import active_run as active_run
     from loopml.tracking import end_run as end_run
@@ -78,18 +90,35 @@ _LAZY = {
         name: ("loopml.entities", name)
         for name in (
             "ArtifactInfo",
+            "AuditEvent",
             "Dataset",
             "DatasetInput",
             "DatasetVersion",
             "Environment",
             "Metric",
             "MetricHistory",
+            "ModelVersion",
             "Page",
             "Param",
             "Project",
+            "RegisteredModel",
             "Run",
             "RunStatus",
             "Tag",
+        )
+    },
+    **{
+        name: ("loopml.models", name)
+        for name in (
+            "Gate",
+            "ModelSignature",
+            "evaluate",
+            "infer_signature",
+            "load_model",
+            "log_model",
+            "promote",
+            "rollback",
+            "save_model",
         )
     },
     **{
@@ -123,17 +152,22 @@ _LAZY = {
 __all__ = [
     "ActiveRun",
     "ArtifactInfo",
+    "AuditEvent",
     "Client",
     "Dataset",
     "DatasetInput",
     "DatasetVersion",
     "Environment",
+    "Gate",
     "LoopError",
     "Metric",
     "MetricHistory",
+    "ModelSignature",
+    "ModelVersion",
     "Page",
     "Param",
     "Project",
+    "RegisteredModel",
     "Run",
     "RunComparison",
     "RunStatus",
@@ -142,11 +176,14 @@ __all__ = [
     "active_run",
     "end_run",
     "errors",
+    "evaluate",
     "flush",
     "get_client",
     "get_dataset",
     "get_tracking_uri",
+    "infer_signature",
     "load_dataset",
+    "load_model",
     "log_artifact",
     "log_artifacts",
     "log_dataset",
@@ -154,9 +191,13 @@ __all__ = [
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "promote",
+    "rollback",
+    "save_model",
     "search_runs",
     "set_project",
     "set_seed",

@@ -235,53 +235,22 @@ def test_log_model_uses_the_active_run(
 # --- models:/ URIs and registration, through the client's registry methods -----------------------
 
 
-class _Version:
-    def __init__(self, name: str, version: int, source: str, manifest_digest: str) -> None:
-        self.name, self.version = name, version
-        self.source, self.manifest_digest = source, manifest_digest
-
-
-class RegistryClient(loopml.Client):
-    """A Client with the two registry methods the models layer calls (the registry itself is
-    built and tested in the store and client packages)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.versions: dict[tuple[str, int], _Version] = {}
-        self.calls: list[dict[str, Any]] = []
-
-    def create_model_version(self, name: str, **fields: Any) -> _Version:
-        self.calls.append({"name": name, **fields})
-        number = 1 + sum(1 for n, _ in self.versions if n == name)
-        version = _Version(name, number, fields["source"], fields["manifest_digest"])
-        self.versions[name, number] = version
-        return version
-
-    def resolve_model_uri(self, uri: str) -> _Version:
-        name, _, number = uri.removeprefix("models:/").partition("/")
-        return self.versions[name, int(number)]
-
-
-def test_register_and_load_by_models_uri(tmp_path: Path, fitted: Any, iris: Any) -> None:
+def test_the_registry_pins_the_manifest(client: loopml.Client, fitted: Any, iris: Any) -> None:
     X, _ = iris
-    client = RegistryClient(str(tmp_path / ".loopml"))
-    try:
-        info = log_model(
-            fitted, input_example=X.head(2), registered_model_name="iris", client=client
-        )
-        assert info.registered_version.version == 1
-        call = client.calls[0]
-        assert call["source"] == info.model_uri and call["run_id"] == info.run_id
-        assert call["manifest_digest"] == info.manifest_digest and call["flavor"] == "sklearn"
-        assert ModelSignature.from_dict(call["signature"]) == info.signature
-        p = load_model("models:/iris/1", client=client)
-        np.testing.assert_array_equal(p.predict(X), fitted.predict(X))
-        # The registry pins the manifest: a folder whose manifest changed is refused.
-        client.versions["iris", 1].manifest_digest = "0" * 64
-        with pytest.raises(ModelCorrupted, match="registry recorded"):
-            load_model("models:/iris/1", client=client)
-    finally:
-        client.close()
+    info = log_model(fitted, input_example=X.head(2), registered_model_name="iris", client=client)
+    # A second version of the same folder whose recorded digest is not the manifest's.
+    client.create_model_version(
+        "iris",
+        info.model_uri,
+        run_id=info.run_id,
+        flavor="sklearn",
+        manifest_digest="0" * 64,
+    )
+    np.testing.assert_array_equal(
+        load_model("models:/iris/1", client=client).predict(X), fitted.predict(X)
+    )
+    with pytest.raises(ModelCorrupted, match="registry recorded"):
+        load_model("models:/iris/2", client=client)
 
 
 def test_registering_without_a_registry_says_so(tmp_path: Path, fitted: Any) -> None:
@@ -297,8 +266,6 @@ def test_registering_without_a_registry_says_so(tmp_path: Path, fitted: Any) -> 
 
 
 def test_the_registry_round_trip(client: loopml.Client, fitted: Any, iris: Any) -> None:
-    if not hasattr(client, "set_model_alias"):
-        pytest.skip("the registry is not in this Client yet")
     X, _ = iris
     info = log_model(fitted, input_example=X.head(2), registered_model_name="iris", client=client)
     version = info.registered_version

@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 
 import loopml
 from loopml.data import log_dataset
-from loopml.errors import GateFailed, InvalidArgument, ModelNotFound
+from loopml.errors import GateFailed, InvalidArgument, ModelNotFound, NotFound
 from loopml.models import gate_checks as checks
 from loopml.models.gate import Gate, GateResult
 from loopml.models.package import log_model
@@ -139,3 +139,44 @@ def test_compare_models_on_the_same_rows(client: loopml.Client, frame: pd.DataFr
     assert found.intervals["accuracy"].high < 0
     as_dict = found.to_dict()
     assert set(as_dict) == {"a", "b", "deltas", "intervals"}
+
+
+def test_promotion_in_another_project_with_a_slice_only_column(
+    tmp_path: Path, frame: pd.DataFrame
+) -> None:
+    c = loopml.Client(str(tmp_path / "other"))
+    try:
+        X, y = frame[FEATURES], frame["y"]
+        run = c.create_run("team-b")
+        good = LogisticRegression(max_iter=500).fit(X, y)
+        log_model(
+            good,
+            "model",
+            input_example=X.head(3),
+            registered_model_name="churn",
+            run_id=run.run_id,
+            client=c,
+        )
+        c.end_run(run.run_id)
+        data = frame.assign(region=["north", "south"] * (len(frame) // 2))
+        gate = Gate([checks.slice_metric("region", "accuracy", min=0.6)], data=data, target="y")
+        done = promote("churn", 1, gate=gate, project="team-b", client=c)
+        assert done.gate is not None and done.gate.passed, str(done.gate)
+        assert c.get_model_version_by_alias("churn", "champion", project="team-b").version == 1
+        with pytest.raises(NotFound):  # the default project has no such model
+            c.get_model_version_by_alias("churn", "champion")
+        found = loopml.evaluate(
+            "models:/churn/1",
+            data,
+            target="y",
+            slices=["region"],
+            run=False,
+            plots=False,
+            latency=False,
+            project="team-b",
+            client=c,
+        )
+        assert set(found.slices["region"]) == {"north", "south"}
+        assert any("region" in note for note in found.notes)
+    finally:
+        c.close()

@@ -291,9 +291,9 @@ class Gate:
         c = client or get_client()
         frame, version = load_data(self.data, client=lambda: c, project=project)
         features, _ = split_target(frame, self.target)
-        cand_model, cand_uri = load_any(candidate, c, self.trusted)
+        cand_model, cand_uri = load_any(candidate, c, self.trusted, project)
         champ_model, champ_uri = (
-            load_any(champion, c, self.trusted) if champion is not None else (None, None)
+            load_any(champion, c, self.trusted, project) if champion is not None else (None, None)
         )
         slices = sorted({s for check in self.checks for s in getattr(check, "slices", ())})
         want_latency = any(getattr(check, "needs_latency", False) for check in self.checks)
@@ -415,13 +415,15 @@ class Gate:
             raise InvalidSchema(f"{path}: {exc}") from exc
 
 
-def load_any(model: Any, client: Client, trusted: bool) -> tuple[Any, str | None]:
+def load_any(
+    model: Any, client: Client, trusted: bool, project: str | None = None
+) -> tuple[Any, str | None]:
     """A model given as a URI or folder, loaded (verified); a model object as it is. With the
     URI it came from (or the predictor's), or None."""
     if isinstance(model, str | Path):
         from loopml.models.loading import load_model
 
-        return load_model(model, trusted=trusted, client=client), str(model)
+        return load_model(model, trusted=trusted, client=client, project=project), str(model)
     return model, getattr(model, "uri", None)
 
 

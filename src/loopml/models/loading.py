@@ -46,6 +46,7 @@ def load_model(
     trusted: bool = False,
     client: Client | None = None,
     dst_path: str | os.PathLike[str] | None = None,
+    project: str | None = None,
 ) -> Predictor:
     """Load a model, verified, as a :class:`Predictor`.
 
@@ -58,6 +59,7 @@ def load_model(
         client: the client to download with (default: the fluent API's).
         dst_path: download into this folder instead of a private temporary one (removed when
             the predictor is garbage-collected).
+        project: the project of a ``models:/`` URI (default: the client's current one).
 
     Returns:
         A :class:`Predictor` whose ``predict`` checks its input against the signature.
@@ -71,7 +73,9 @@ def load_model(
         ModelNotFound, RunNotFound, ArtifactNotFound: the URI names nothing.
         MissingExtra: the flavor's framework is not installed.
     """
-    folder, expected, temporary = resolve_model(uri, client=client, dst_path=dst_path)
+    folder, expected, temporary = resolve_model(
+        uri, client=client, dst_path=dst_path, project=project
+    )
     try:
         predictor = _load_folder(folder, str(uri), expected_digest=expected, trusted=trusted)
     except BaseException:
@@ -88,6 +92,7 @@ def resolve_model(
     *,
     client: Client | None = None,
     dst_path: str | os.PathLike[str] | None = None,
+    project: str | None = None,
 ) -> tuple[Path, str | None, Path | None]:
     """Bring a model's folder to local disk, without reading any of it.
 
@@ -108,7 +113,7 @@ def resolve_model(
         resolve = getattr(client, "resolve_model_uri", None)
         if resolve is None:
             raise InvalidArgument(f"this client has no model registry to resolve {text!r}")
-        version = resolve(text)
+        version = resolve(text, project=project)
         folder, _, temporary = resolve_model(version.source, client=client, dst_path=dst_path)
         return folder, getattr(version, "manifest_digest", None) or None, temporary
     match = _RUNS.match(text)

@@ -229,7 +229,7 @@ def compare_models(
     frame, _ = load_data(data, client=lambda: c, project=project)
     results = []
     for model in (a, b):
-        loaded, uri = load_any(model, c, trusted)
+        loaded, uri = load_any(model, c, trusted, project)
         found = evaluate(
             loaded,
             frame,

@@ -52,6 +52,7 @@ def evaluate(
     min_slice_rows: int = 30,
     project: str | None = None,
     client: Client | None = None,
+    trusted: bool = False,
 ) -> EvaluationResult:
     """Evaluate a model on labelled data.
 
@@ -86,8 +87,11 @@ def evaluate(
         latency_budget_seconds: each of the two latency measurements stops after this time.
         slice_bins: quantile bins for a numeric slice column.
         min_slice_rows: slices with fewer rows are flagged ``small``.
-        project: the project of a new run and of a ``datasets:/`` URI (default: the current one).
+        project: the project of a new run and of a ``datasets:/`` or ``models:/`` URI (default:
+            the current one).
         client: the client to log with (default: the fluent API's).
+        trusted: load a model URI whose flavor runs stored code (pickle, torch, PythonModel);
+            only for models from a source you trust.
 
     Returns:
         The :class:`EvaluationResult`.
@@ -113,7 +117,7 @@ def evaluate(
         return client if client is not None else context.get_client()
 
     version_ref = None if model_version is None else runs.parse_model_version(model_version)
-    model, model_uri = inputs.resolve_model(model, get_client)
+    model, model_uri = inputs.resolve_model(model, get_client, project=project, trusted=trusted)
     if version_ref is None and model_uri is not None and model_uri.startswith("models:/"):
         with contextlib.suppress(InvalidArgument):  # a URI the loader took but we cannot link
             version_ref = runs.parse_model_version(model_uri)
@@ -121,6 +125,7 @@ def evaluate(
     started = time.perf_counter()
     features, y = inputs.split_target(frame, target)
     notes: list[str] = []
+    features = inputs.model_columns(model, features, notes)
     task_, how = inputs.infer_task(y, model, task)
     if how is not None:
         notes.append(how)

@@ -7,8 +7,6 @@ is not a column or has missing values, a task that does not fit the target.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -38,10 +36,14 @@ __all__ = [
 MAX_INTEGER_CLASSES = 20
 """An integer target with at most this many distinct values is taken as class labels."""
 
-_LOADERS = ("loopml.models.loading", "loopml.models.package", "loopml.models")
 
-
-def resolve_model(model: Any, client: Callable[[], Client]) -> tuple[Any, str | None]:
+def resolve_model(
+    model: Any,
+    client: Callable[[], Client],
+    *,
+    project: str | None = None,
+    trusted: bool = False,
+) -> tuple[Any, str | None]:
     """The model object, and its URI when it was given as one.
 
     Args:
@@ -49,6 +51,8 @@ def resolve_model(model: Any, client: Callable[[], Client]) -> tuple[Any, str | 
             or a model URI (``models:/churn/3``, ``models:/churn@champion``, ``runs:/...``),
             loaded with ``loopml.models.load_model``.
         client: gives the client to load with.
+        project: the project of a ``models:/`` URI.
+        trusted: load a model whose flavor runs stored code (see ``load_model``).
 
     Raises:
         InvalidArgument: the model has no ``predict``, or this loopml cannot load URIs yet.
@@ -56,7 +60,7 @@ def resolve_model(model: Any, client: Callable[[], Client]) -> tuple[Any, str | 
     uri = None
     if isinstance(model, str):
         uri = model
-        model = _load(uri, client())
+        model = _load(uri, client(), project, trusted)
     if not callable(getattr(model, "predict", None)):
         raise InvalidArgument(
             f"the model must have a predict method (or be a model URI such as "
@@ -82,22 +86,10 @@ def has_probabilities(model: Any) -> bool:
     )
 
 
-def _load(uri: str, client: Client) -> Any:
-    for name in _LOADERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        loader = getattr(module, "load_model", None)
-        if callable(loader):
-            takes_client = "client" in inspect.signature(loader).parameters
-            return loader(uri, client=client) if takes_client else loader(uri)
-    raise InvalidArgument(
-        f"cannot load {uri!r}: this version of loopml has no loopml.models.load_model; "
-        "pass the loaded model object instead"
-    )
+def _load(uri: str, client: Client, project: str | None, trusted: bool) -> Any:
+    from loopml.models.loading import load_model
+
+    return load_model(uri, client=client, project=project, trusted=trusted)
 
 
 def load_data(
@@ -231,3 +223,20 @@ def check_positive_label(positive_label: Any, task: Task, y: pd.Series[Any], mod
 def _integral(y: pd.Series[Any]) -> bool:
     values = np.asarray(y, dtype=np.float64)
     return bool(np.all(np.mod(values, 1) == 0))
+
+
+def model_columns(model: Any, features: pd.DataFrame, notes: list[str]) -> pd.DataFrame:
+    """The columns a model with a tabular signature takes, when the data has every one of them
+    and more (a slice-only or id column): the others stay out of ``predict``, with a note."""
+    from loopml.schema import Schema
+
+    inputs_ = getattr(getattr(model, "signature", None), "inputs", None)
+    if not isinstance(inputs_, Schema):
+        return features
+    wanted = inputs_.names
+    present = {str(c) for c in features.columns}
+    if not set(wanted) <= present or len(wanted) == len(present):
+        return features
+    left_out = sorted(present - set(wanted))
+    notes.append(f"columns outside the model's signature not passed to it: {', '.join(left_out)}")
+    return features[[c for c in features.columns if str(c) in set(wanted)]]
