@@ -101,11 +101,22 @@ def defined_in(model: object, package: str) -> bool:
 
 
 def installed_version(distribution: str) -> str | None:
-    """The installed version of a distribution (``scikit-learn``), or None."""
+    """The installed version of a distribution (``scikit-learn``), or None.
+
+    A module shipped under another distribution name counts too (``xgboost-cpu`` installs the
+    ``xgboost`` module).
+    """
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
-        return None
+        pass
+    module = distribution.replace("-", "_")
+    for other in importlib.metadata.packages_distributions().get(module, ()):
+        try:
+            return importlib.metadata.version(other)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def option_str(options: Mapping[str, Any], key: str, flavor: str) -> str:
