@@ -32,6 +32,8 @@ demo: install
 	cd examples && ../$(BIN)/python tracking_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml runs list --project quickstart --max-results 8
 	cd examples && ../$(BIN)/loopml --store .loopml data list --project quickstart
+	cd examples && ../$(BIN)/python models_quickstart.py
+	cd examples && ../$(BIN)/loopml --store .loopml models show churn-classifier --project quickstart
 
 bench: bench-tracking bench-data
 
