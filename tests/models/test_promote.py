@@ -18,7 +18,7 @@ from loopml.errors import GateFailed, InvalidArgument, ModelNotFound, NotFound
 from loopml.models import gate_checks as checks
 from loopml.models.gate import Gate, GateResult
 from loopml.models.package import log_model
-from loopml.models.promote import compare_models, promote, rollback
+from loopml.models.promotion import compare_models, promote, rollback
 
 FEATURES = [f"f{i}" for i in range(4)]
 
@@ -180,3 +180,32 @@ def test_promotion_in_another_project_with_a_slice_only_column(
         assert any("region" in note for note in found.notes)
     finally:
         c.close()
+
+
+def test_the_fluent_project_reaches_the_registry(tmp_path: Path, frame: pd.DataFrame) -> None:
+    import loopml.models.promotion  # importing the module must not shadow the function
+    from loopml.client import context
+
+    assert callable(loopml.models.promote) and callable(loopml.promote)
+    loopml.set_tracking_uri(str(tmp_path / "fluent"))
+    try:
+        loopml.set_project("shop")
+        X, y = frame[FEATURES], frame["y"]
+        model = LogisticRegression(max_iter=500).fit(X, y)
+        loopml.log_model(model, "model", input_example=X.head(3), registered_model_name="churn")
+        # A gate whose checks see only the model's columns, although the data has one more.
+        data = frame.assign(shop=["a", "b"] * (len(frame) // 2))
+        gate = Gate(
+            [checks.invariance(lambda X: X, name="same"), checks.sanity()], data=data, target="y"
+        )
+        done = loopml.promote("churn", 1, gate=gate)
+        assert done.gate is not None and done.gate.passed, str(done.gate)
+        predictor = loopml.load_model("models:/churn@champion")
+        assert list(predictor.predict(X.head(2))) == list(model.predict(X.head(2)))
+        assert loopml.rollback is loopml.models.rollback
+    finally:
+        context.set_project(None)
+        client = context.peek_client()
+        loopml.set_tracking_uri(None)
+        if client is not None:
+            client.close()

@@ -43,11 +43,11 @@ if TYPE_CHECKING:
     from loopml.models.gate import Gate as Gate
     from loopml.models.gate import GateContext as GateContext
     from loopml.models.gate import GateResult as GateResult
-    from loopml.models.promote import Comparison as Comparison
-    from loopml.models.promote import Promotion as Promotion
-    from loopml.models.promote import compare_models as compare_models
-    from loopml.models.promote import promote as promote
-    from loopml.models.promote import rollback as rollback
+    from loopml.models.promotion import Comparison as Comparison
+    from loopml.models.promotion import Promotion as Promotion
+    from loopml.models.promotion import compare_models as compare_models
+    from loopml.models.promotion import promote as promote
+    from loopml.models.promotion import rollback as rollback
 
 # Evaluation, the gate and promotion load on first use (scikit-learn's metrics are slow).
 _LAZY = {
@@ -56,7 +56,7 @@ _LAZY = {
     "evaluate": ("loopml.models.evaluation", "evaluate"),
     **{n: ("loopml.models.gate", n) for n in ("CheckResult", "Gate", "GateContext", "GateResult")},
     **{
-        n: ("loopml.models.promote", n)
+        n: ("loopml.models.promotion", n)
         for n in ("Comparison", "Promotion", "compare_models", "promote", "rollback")
     },
 }

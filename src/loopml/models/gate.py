@@ -175,7 +175,8 @@ class GateContext:
         candidate: the candidate model (a loaded predictor, or any object with ``predict``).
         champion: the champion model, or None.
         data: the evaluation rows, target included.
-        features: the same rows without the target column.
+        features: the same rows without the target column (for a model with a signature: only
+            its input columns).
         target: the target column's name.
         task: ``"classification"`` or ``"regression"``.
         candidate_eval: the candidate's evaluation on the rows.
@@ -284,11 +285,12 @@ class Gate:
         Returns:
             The result; also check ``result.passed``.
         """
-        from loopml.client.context import get_client
+        from loopml.client.context import get_client, get_project
         from loopml.models.evaluation.evaluate import evaluate
-        from loopml.models.evaluation.inputs import load_data, split_target
+        from loopml.models.evaluation.inputs import load_data, model_columns, split_target
 
         c = client or get_client()
+        project = project or get_project()
         frame, version = load_data(self.data, client=lambda: c, project=project)
         features, _ = split_target(frame, self.target)
         cand_model, cand_uri = load_any(candidate, c, self.trusted, project)
@@ -324,7 +326,7 @@ class Gate:
             candidate=cand_model,
             champion=champ_model,
             data=frame,
-            features=features,
+            features=model_columns(cand_model, features, []),
             target=self.target,
             task=cand_eval.task,
             candidate_eval=cand_eval,

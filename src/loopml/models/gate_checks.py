@@ -265,7 +265,7 @@ class SizeBudget:
 
     @property
     def name(self) -> str:
-        return f"size <= {self.max_mb:g} MB"
+        return f"size <= {self.max_mb:g} MiB"
 
     def run(self, context: GateContext) -> CheckResult:
         size = context.candidate_eval.performance.get("model_size_bytes")
@@ -273,7 +273,7 @@ class SizeBudget:
             raise InvalidArgument("the model's size could not be measured")
         mb = float(size) / _MB
         return CheckResult(
-            self.name, mb <= self.max_mb, f"{mb:.3g} MB", self.required, {"size_mb": mb}
+            self.name, mb <= self.max_mb, f"{mb:.3g} MiB", self.required, {"size_mib": mb}
         )
 
 
@@ -286,7 +286,7 @@ class MemoryBudget:
 
     @property
     def name(self) -> str:
-        return f"peak memory <= {self.max_mb:g} MB"
+        return f"peak memory <= {self.max_mb:g} MiB"
 
     def run(self, context: GateContext) -> CheckResult:
         peak = context.candidate_eval.performance.get("peak_memory_bytes")
@@ -294,7 +294,7 @@ class MemoryBudget:
             raise InvalidArgument("the evaluation measured no peak memory")
         mb = float(peak) / _MB
         return CheckResult(
-            self.name, mb <= self.max_mb, f"{mb:.3g} MB", self.required, {"peak_mb": mb}
+            self.name, mb <= self.max_mb, f"{mb:.3g} MiB", self.required, {"peak_mib": mb}
         )
 
 
@@ -434,8 +434,8 @@ class Directional:
         return CheckResult(
             self.name,
             rate >= self.min_rate,
-            f"{self.on} did not {self.expect} on {1 - rate:.2%} of rows "
-            f"(needs {self.expect} on at least {self.min_rate:.0%})",
+            f"{self.on} moved the expected way ({self.expect} or unchanged) on {rate:.2%} of "
+            f"rows (needs at least {self.min_rate:.0%})",
             self.required,
             {"rate": rate},
         )

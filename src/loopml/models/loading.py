@@ -113,7 +113,7 @@ def resolve_model(
         resolve = getattr(client, "resolve_model_uri", None)
         if resolve is None:
             raise InvalidArgument(f"this client has no model registry to resolve {text!r}")
-        version = resolve(text, project=project)
+        version = resolve(text, project=project or context.get_project())
         folder, _, temporary = resolve_model(version.source, client=client, dst_path=dst_path)
         return folder, getattr(version, "manifest_digest", None) or None, temporary
     match = _RUNS.match(text)

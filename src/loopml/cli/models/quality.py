@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.models.evaluation.result import EvaluationResult
-    from loopml.models.promote import Comparison
+    from loopml.models.promotion import Comparison
 
 __all__ = ["compare", "evaluate_cmd"]
 
@@ -310,7 +310,7 @@ def compare(
       loopml models compare ./old-model ./new-model --data test.csv --target churned --json
     """
     from loopml._progress import progress
-    from loopml.models.promote import compare_models
+    from loopml.models.promotion import compare_models
 
     a, b = _model(model_a), _model(model_b)
     with open_registry(ctx, project, create=not _needs_store(a, b, data)) as client:

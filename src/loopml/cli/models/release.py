@@ -86,7 +86,7 @@ def promote(
     from loopml._progress import progress
     from loopml.errors import GateFailed
     from loopml.models.gate import Gate
-    from loopml.models.promote import promote as promote_version
+    from loopml.models.promotion import promote as promote_version
 
     if force and not reason.strip():
         raise usage_error(
@@ -197,7 +197,7 @@ def rollback(
       loopml models rollback churn
       loopml models rollback churn --alias challenger --to 2 --reason "latency spike"
     """
-    from loopml.models.promote import rollback as rollback_alias
+    from loopml.models.promotion import rollback as rollback_alias
 
     with open_registry(ctx, project) as client:
         current = client.get_model_version_by_alias(name, alias, project=project).version

@@ -116,6 +116,8 @@ def evaluate(
     def get_client() -> Client:
         return client if client is not None else context.get_client()
 
+    project = project or context.get_project()
+
     version_ref = None if model_version is None else runs.parse_model_version(model_version)
     model, model_uri = inputs.resolve_model(model, get_client, project=project, trusted=trusted)
     if version_ref is None and model_uri is not None and model_uri.startswith("models:/"):

@@ -61,6 +61,13 @@ def _client(client: Client | None) -> Client:
     return client or get_client()
 
 
+def _project(project: str | None) -> str | None:
+    """The given project, else the one set with ``loopml.set_project`` (else the default)."""
+    from loopml.client.context import get_project
+
+    return project or get_project()
+
+
 def _current(c: Client, name: str, alias: str, project: str | None) -> ModelVersion | None:
     try:
         return c.get_model_version_by_alias(name, alias, project=project)
@@ -111,6 +118,7 @@ def promote(
             "promote(..., force=True, reason='why')"
         )
     c = _client(client)
+    project = _project(project)
     candidate = c.get_model_version(name, version, project=project)
     current = _current(c, name, alias, project)
     result = None
@@ -161,6 +169,7 @@ def rollback(
         ModelNotFound: the model, alias or version does not exist.
     """
     c = _client(client)
+    project = _project(project)
     return c.rollback_alias(
         name, alias, to_version=to_version, reason=reason or "rollback", project=project
     )
@@ -226,6 +235,7 @@ def compare_models(
     from loopml.models.gate import load_any
 
     c = _client(client)
+    project = _project(project)
     frame, _ = load_data(data, client=lambda: c, project=project)
     results = []
     for model in (a, b):
