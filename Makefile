@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo bench bench-tracking bench-data clean
+.PHONY: install test check lint demo bench bench-tracking bench-data bench-models clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,13 +35,16 @@ demo: install
 	cd examples && ../$(BIN)/python models_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml models show churn-classifier --project quickstart
 
-bench: bench-tracking bench-data
+bench: bench-tracking bench-data bench-models
 
 bench-tracking: install
 	$(BIN)/python bench/run.py
 
 bench-data: install
 	$(BIN)/python bench/data.py
+
+bench-models: install
+	$(BIN)/python bench/models.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml
