@@ -167,6 +167,11 @@ def cmd_load(a: argparse.Namespace) -> None:
         payload = json.loads(Path(a.payload).read_text())
         hide(a.hide)
         preimport(a.preimport)
+        if a.connect:  # what a server does once at start: connect to the store
+            import loopml
+            import loopml.models.loading
+
+            assert loopml.get_client().store is not None
         rec["heavy_before"] = loaded_heavy()
         t0 = time.perf_counter()
         from loopml.models.loading import load_model
@@ -377,6 +382,7 @@ def main() -> None:
     s.add_argument("--model", required=True, choices=["lr", "rf"])
     s.add_argument("--payload", required=True)
     s.add_argument("--variant", default="plain")
+    s.add_argument("--connect", action="store_true")
     s.add_argument("--preimport", default="")
     s.add_argument("--hide", default="")
     s.add_argument("--rep", type=int, default=1)

@@ -149,6 +149,10 @@ def cmd_load(a: argparse.Namespace) -> None:
     try:
         payload = json.loads(Path(a.payload).read_text())
         preimport(a)
+        if a.connect:  # what a server does once at start: connect to the store
+            from mlflow import MlflowClient
+
+            MlflowClient().search_registered_models(max_results=1)
         rec["heavy_before"] = loaded_heavy()
         t0 = time.perf_counter()
         from mlflow.pyfunc import load_model
@@ -279,6 +283,7 @@ def main() -> None:
     s.add_argument("--model", required=True, choices=["lr", "rf"])
     s.add_argument("--payload", required=True)
     s.add_argument("--variant", default="plain")
+    s.add_argument("--connect", action="store_true")
     s.add_argument("--preimport", default="")
     s.add_argument("--rep", type=int, default=1)
     s.add_argument("--out")
