@@ -50,6 +50,7 @@ from loopml.errors import (
     RunNotFound,
 )
 from loopml.store.base import FAILURE_REASON_TAG, Store, environment_id, new_id
+from loopml.testing.store_suite_aliases import AliasSuite
 from loopml.testing.store_suite_artifacts import SHA_A, ArtifactIndexSuite
 from loopml.testing.store_suite_datasets import DatasetSuite
 from loopml.testing.store_suite_model import check_against_reference, names
@@ -91,7 +92,7 @@ def _values(history: Iterable[Metric]) -> list[str]:
     return [repr(m.value) for m in history]
 
 
-class StoreSuite(ArtifactIndexSuite, DatasetSuite, RegistrySuite, SearchSuite):
+class StoreSuite(ArtifactIndexSuite, AliasSuite, DatasetSuite, RegistrySuite, SearchSuite):
     """The :class:`~loopml.store.Store` contract as pytest tests; needs a ``store`` fixture."""
 
     # --- projects ------------------------------------------------------------------------------

@@ -1,16 +1,15 @@
-"""The model-registry half of the store conformance suite.
+"""The model-registry part of the store conformance suite: models and versions.
 
-:class:`RegistrySuite` checks the :class:`~loopml.store.registry.RegistryStore` contract:
-registered models, auto-numbered immutable versions, aliases that move and go, gate results,
-the audit event each change writes (and only when it is written), the errors, the validation,
-the immutability of what is returned, and concurrent writers. :class:`~loopml.testing.StoreSuite`
-inherits it.
+:class:`RegistrySuite` checks the :class:`~loopml.store.registry.RegistryStore` contract for
+registered models and their auto-numbered immutable versions, gate results, the errors, the
+validation and the immutability of what is returned. Aliases, the audit trail and concurrent
+writers are in :mod:`loopml.testing.store_suite_aliases`. :class:`~loopml.testing.StoreSuite`
+inherits both.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import FrozenInstanceError
@@ -28,7 +27,6 @@ from loopml.entities import (
 )
 from loopml.errors import (
     AlreadyExists,
-    Conflict,
     InvalidArgument,
     ModelNotFound,
     ProjectNotFound,
@@ -36,7 +34,7 @@ from loopml.errors import (
 )
 from loopml.store.base import Store, new_id
 
-__all__ = ["RegistrySuite", "register"]
+__all__ = ["DIGEST", "RegistrySuite", "audit_events", "in_threads", "make_project", "register"]
 
 DIGEST = hashlib.sha256(b"manifest").hexdigest()
 SIGNATURE = {
@@ -46,7 +44,7 @@ SIGNATURE = {
 }
 
 
-def _project(store: Store, name: str = "proj") -> Project:
+def make_project(store: Store, name: str = "proj") -> Project:
     return store.get_or_create_project(name)
 
 
@@ -66,11 +64,11 @@ def register(store: Store, project: Project, name: str = "churn", **kwargs: Any)
     return store.create_model_version(project.project_id, name, **args)
 
 
-def _events(store: Store, project: Project, **filters: Any) -> list[AuditEvent]:
+def audit_events(store: Store, project: Project, **filters: Any) -> list[AuditEvent]:
     return store.search_audit_events(project.project_id, max_results=1000, **filters)
 
 
-def _in_threads(n: int, work: Callable[[int], object]) -> list[object]:
+def in_threads(n: int, work: Callable[[int], object]) -> list[object]:
     """``work(i)`` on n threads released together; each result or exception."""
     barrier = threading.Barrier(n)
     results: list[object] = [None] * n
@@ -98,7 +96,7 @@ class RegistrySuite:
     # --- registered models -----------------------------------------------------------------------
 
     def test_create_registered_model(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         before = now_ms()
         m = store.create_registered_model(
             p.project_id,
@@ -117,7 +115,7 @@ class RegistrySuite:
         assert (dict(m.aliases), m.latest_version) == ({}, 0)
         assert before <= m.created_at == m.updated_at <= now_ms()
         assert store.get_registered_model(p.project_id, "churn") == m
-        [event] = _events(store, p)
+        [event] = audit_events(store, p)
         assert isinstance(event, AuditEvent) and len(event.id) == 32
         assert (event.action, event.object_type, event.object_name) == (
             "model.create",
@@ -137,17 +135,17 @@ class RegistrySuite:
         }
 
     def test_duplicate_model_name_raises_already_exists(self, store: Store) -> None:
-        p, q = _project(store, "p"), _project(store, "q")
+        p, q = make_project(store, "p"), make_project(store, "q")
         store.create_registered_model(p.project_id, "churn", actor="a")
         with pytest.raises(AlreadyExists, match="'churn'"):
             store.create_registered_model(p.project_id, "churn", description="x", actor="b")
         store.create_registered_model(p.project_id, "Churn", actor="a")  # case-sensitive
         store.create_registered_model(q.project_id, "churn", actor="a")  # another project
         assert store.get_registered_model(p.project_id, "churn").description == ""
-        assert len(_events(store, p, action="model.create")) == 2
+        assert len(audit_events(store, p, action="model.create")) == 2
 
     def test_list_registered_models_by_name(self, store: Store) -> None:
-        p, q = _project(store, "p"), _project(store, "q")
+        p, q = make_project(store, "p"), make_project(store, "q")
         assert store.list_registered_models(p.project_id) == []
         for name in ("b", "Alpha", "a-z", "_x", "a", "a b"):
             store.create_registered_model(p.project_id, name, actor="a")
@@ -163,7 +161,7 @@ class RegistrySuite:
         assert [m.name for m in store.list_registered_models(q.project_id)] == ["other"]
 
     def test_update_registered_model(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         m = store.create_registered_model(
             p.project_id, "churn", description="old", tags={"a": "1", "b": "2"}, actor="alice"
         )
@@ -174,7 +172,7 @@ class RegistrySuite:
         assert dict(updated.tags) == {"a": "1", "b": "3", "c": "4"}
         assert updated.created_at == m.created_at <= updated.updated_at
         assert store.get_registered_model(p.project_id, "churn") == updated
-        event = _events(store, p)[0]
+        event = audit_events(store, p)[0]
         assert (event.action, event.actor, event.object_name) == ("model.update", "bob", "churn")
         assert event.details == {
             "description": "new",
@@ -185,26 +183,26 @@ class RegistrySuite:
             p.project_id, "churn", tags={"a": "x"}, actor="bob"
         )
         assert (only_tags.description, only_tags.tags["a"]) == ("new", "x")
-        assert _events(store, p)[0].details == {
+        assert audit_events(store, p)[0].details == {
             "tags": {"a": "x"},
             "previous": {"tags": {"a": "1"}},
         }
         cleared = store.update_registered_model(p.project_id, "churn", description="", actor="c")
         assert cleared.description == ""
-        count = len(_events(store, p))
+        count = len(audit_events(store, p))
         same = store.update_registered_model(p.project_id, "churn", actor="c")  # nothing given
-        assert same == cleared and len(_events(store, p)) == count  # and nothing audited
+        assert same == cleared and len(audit_events(store, p)) == count  # and nothing audited
         with pytest.raises(ModelNotFound, match="'nope'"):
             store.update_registered_model(p.project_id, "nope", description="x", actor="c")
 
     def test_delete_registered_model(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         register(store, p, "churn")
         register(store, p, "churn")
         register(store, p, "other")
         store.set_model_alias(p.project_id, "churn", "champion", 2, actor="a")
         store.set_model_alias(p.project_id, "churn", "old", 1, actor="a")
-        before = len(_events(store, p))
+        before = len(audit_events(store, p))
         store.delete_registered_model(p.project_id, "churn", actor="carol")
         for call in (
             lambda: store.get_registered_model(p.project_id, "churn"),
@@ -215,7 +213,7 @@ class RegistrySuite:
             with pytest.raises(ModelNotFound, match="'churn'"):
                 call()
         assert [v.name for v in store.list_model_versions(p.project_id)] == ["other"]
-        events = _events(store, p)
+        events = audit_events(store, p)
         assert len(events) == before + 1  # the earlier events of the model stay
         assert (events[0].action, events[0].actor, events[0].object_name) == (
             "model.delete",
@@ -231,7 +229,7 @@ class RegistrySuite:
     # --- versions ------------------------------------------------------------------------------
 
     def test_create_model_version_stores_every_field(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         run = store.create_run(p.project_id)
         m = store.create_registered_model(p.project_id, "churn", actor="setup")
         before = now_ms()
@@ -278,7 +276,7 @@ class RegistrySuite:
         model = store.get_registered_model(p.project_id, "churn")
         assert model.latest_version == 1
         assert m.updated_at <= model.updated_at == v.created_at
-        event = _events(store, p)[0]
+        event = audit_events(store, p)[0]
         assert (event.action, event.object_type, event.object_name, event.actor) == (
             "model_version.create",
             "model_version",
@@ -295,7 +293,7 @@ class RegistrySuite:
         }
 
     def test_defaults_of_a_version(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         v = register(store, p)
         assert (v.run_id, v.signature, v.description, dict(v.tags), v.gate_result) == (
             None,
@@ -306,7 +304,7 @@ class RegistrySuite:
         )
 
     def test_versions_are_numbered_per_model(self, store: Store) -> None:
-        p, q = _project(store, "p"), _project(store, "q")
+        p, q = make_project(store, "p"), make_project(store, "q")
         a = [register(store, p, "a").version for _ in range(3)]
         b = [register(store, p, "b").version for _ in range(2)]
         c = [register(store, q, "a").version for _ in range(2)]
@@ -315,7 +313,7 @@ class RegistrySuite:
         assert store.get_registered_model(p.project_id, "a").latest_version == 3
 
     def test_a_version_needs_a_registered_model(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         with pytest.raises(ModelNotFound, match="'ghost'") as info:
             store.create_model_version(
                 p.project_id,
@@ -327,20 +325,20 @@ class RegistrySuite:
             )
         assert (info.value.name, info.value.version) == ("ghost", None)
         assert store.list_registered_models(p.project_id) == []
-        assert _events(store, p) == []
+        assert audit_events(store, p) == []
 
     def test_a_version_with_an_unknown_run_writes_nothing(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         store.create_registered_model(p.project_id, "churn", actor="a")
         missing = new_id()
         with pytest.raises(RunNotFound, match=missing):
             register(store, p, run_id=missing)
         assert store.list_model_versions(p.project_id, "churn") == []
         assert store.get_registered_model(p.project_id, "churn").latest_version == 0
-        assert [e.action for e in _events(store, p)] == ["model.create"]
+        assert [e.action for e in audit_events(store, p)] == ["model.create"]
 
     def test_unknown_versions_raise_model_not_found(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         register(store, p)
         for number in (2, 99):
             with pytest.raises(ModelNotFound, match=f"version {number} of model 'churn'") as info:
@@ -350,7 +348,7 @@ class RegistrySuite:
             store.get_model_version(p.project_id, "Churn", 1)  # names are case-sensitive
 
     def test_list_model_versions(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         r1, r2 = store.create_run(p.project_id), store.create_run(p.project_id)
         register(store, p, "b", run_id=r1.run_id)
         register(store, p, "a", run_id=r2.run_id)
@@ -372,7 +370,7 @@ class RegistrySuite:
             store.list_model_versions(p.project_id, "nope")
 
     def test_update_model_version(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         v = register(store, p, description="old", tags={"a": "1"})
         updated = store.update_model_version(
             p.project_id,
@@ -391,7 +389,7 @@ class RegistrySuite:
         immutable = ("source", "run_id", "flavor", "signature", "manifest_digest", "created_at")
         assert all(getattr(updated, k) == getattr(v, k) for k in immutable)
         assert store.get_model_version(p.project_id, "churn", 1) == updated
-        event = _events(store, p)[0]
+        event = audit_events(store, p)[0]
         assert (event.action, event.object_name, event.actor) == (
             "model_version.update",
             "churn/1",
@@ -407,22 +405,22 @@ class RegistrySuite:
             p.project_id, "churn", 1, status=ModelVersionStatus.READY, actor="bob"
         )
         assert back.status is ModelVersionStatus.READY and back.description == "new"
-        count = len(_events(store, p))
+        count = len(audit_events(store, p))
         assert store.update_model_version(p.project_id, "churn", 1, actor="bob") == back
-        assert len(_events(store, p)) == count  # nothing given: nothing audited
+        assert len(audit_events(store, p)) == count  # nothing given: nothing audited
         with pytest.raises(ModelNotFound, match="version 2"):
             store.update_model_version(p.project_id, "churn", 2, description="x", actor="b")
         with pytest.raises(InvalidArgument, match="status"):
             store.update_model_version(p.project_id, "churn", 1, status="deleted", actor="b")
 
     def test_gate_result(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         register(store, p)
         result = {"passed": False, "checks": [{"name": "auc", "value": 0.81, "ok": False}]}
         v = store.set_model_version_gate_result(p.project_id, "churn", 1, result, actor="ci")
         assert v.gate_result == result
         assert store.get_model_version(p.project_id, "churn", 1).gate_result == result
-        event = _events(store, p)[0]
+        event = audit_events(store, p)[0]
         assert (event.action, event.object_type, event.object_name, event.actor) == (
             "model_version.gate",
             "model_version",
@@ -433,7 +431,7 @@ class RegistrySuite:
         second = {"passed": True, "checks": []}
         store.set_model_version_gate_result(p.project_id, "churn", 1, second, actor="ci")
         assert store.get_model_version(p.project_id, "churn", 1).gate_result == second
-        assert len(_events(store, p, action="model_version.gate")) == 2
+        assert len(audit_events(store, p, action="model_version.gate")) == 2
         with pytest.raises(ModelNotFound, match="version 3"):
             store.set_model_version_gate_result(p.project_id, "churn", 3, second, actor="ci")
         for bad in ({"x": float("nan")}, {"x": object()}, [1]):
@@ -445,212 +443,7 @@ class RegistrySuite:
                     bad,  # type: ignore[arg-type]
                     actor="ci",
                 )
-        assert len(_events(store, p, action="model_version.gate")) == 2
-
-    # --- aliases -------------------------------------------------------------------------------
-
-    def test_set_move_and_delete_an_alias(self, store: Store) -> None:
-        p = _project(store)
-        for _ in range(3):
-            register(store, p)
-        before = now_ms()
-        first = store.set_model_alias(
-            p.project_id, "churn", "champion", 1, actor="alice", reason="first release"
-        )
-        assert isinstance(first, AuditEvent)
-        assert (first.action, first.object_type, first.object_name, first.actor, first.reason) == (
-            "alias.set",
-            "alias",
-            "churn@champion",
-            "alice",
-            "first release",
-        )
-        assert first.details == {"alias": "champion", "version": 1, "previous": None}
-        assert before <= first.timestamp <= now_ms()
-        assert _events(store, p)[0] == first
-        assert store.get_model_version_by_alias(p.project_id, "churn", "champion").version == 1
-        assert store.get_model_version(p.project_id, "churn", 1).aliases == ("champion",)
-
-        moved = store.set_model_alias(p.project_id, "churn", "champion", 3, actor="bob")
-        assert moved.details == {"alias": "champion", "version": 3, "previous": 1}
-        assert moved.reason == "" and moved.timestamp >= first.timestamp
-        got = store.get_model_version_by_alias(p.project_id, "churn", "champion")
-        assert (got.version, got.aliases) == (3, ("champion",))
-        assert store.get_model_version(p.project_id, "churn", 1).aliases == ()
-        assert dict(store.get_registered_model(p.project_id, "churn").aliases) == {"champion": 3}
-
-        gone = store.delete_model_alias(
-            p.project_id, "churn", "champion", actor="carol", reason="incident 42"
-        )
-        assert (gone.action, gone.object_name, gone.actor, gone.reason) == (
-            "alias.delete",
-            "churn@champion",
-            "carol",
-            "incident 42",
-        )
-        assert gone.details == {"alias": "champion", "previous": 3}
-        with pytest.raises(ModelNotFound, match="alias 'champion' of model 'churn'") as info:
-            store.get_model_version_by_alias(p.project_id, "churn", "champion")
-        assert info.value.version == "@champion"
-        with pytest.raises(ModelNotFound, match="alias 'champion'"):
-            store.delete_model_alias(p.project_id, "churn", "champion", actor="carol")
-        assert dict(store.get_registered_model(p.project_id, "churn").aliases) == {}
-        assert store.get_model_version(p.project_id, "churn", 3).aliases == ()
-        history = _events(store, p, object_type="alias", object_name="churn@champion")
-        assert [e.action for e in history] == ["alias.delete", "alias.set", "alias.set"]
-        assert [e.id for e in history] == [gone.id, moved.id, first.id]
-
-    def test_several_aliases_and_models(self, store: Store) -> None:
-        p = _project(store)
-        register(store, p, "a")
-        register(store, p, "a")
-        register(store, p, "b")
-        for alias in ("zeta", "champion", "Beta-2", "x_1"):
-            store.set_model_alias(p.project_id, "a", alias, 2, actor="a")
-        store.set_model_alias(p.project_id, "a", "old", 1, actor="a")
-        store.set_model_alias(p.project_id, "b", "champion", 1, actor="a")
-        assert store.get_model_version(p.project_id, "a", 2).aliases == (
-            "Beta-2",
-            "champion",
-            "x_1",
-            "zeta",
-        )
-        assert [v.aliases for v in store.list_model_versions(p.project_id, "a")] == [
-            ("old",),
-            ("Beta-2", "champion", "x_1", "zeta"),
-        ]
-        assert list(store.get_registered_model(p.project_id, "a").aliases) == [
-            "Beta-2",
-            "champion",
-            "old",
-            "x_1",
-            "zeta",
-        ]
-        assert store.get_model_version_by_alias(p.project_id, "b", "champion").name == "b"
-        with pytest.raises(ModelNotFound, match="alias 'Champion'"):
-            store.get_model_version_by_alias(p.project_id, "a", "Champion")  # case-sensitive
-
-    def test_an_alias_needs_an_existing_version(self, store: Store) -> None:
-        p = _project(store)
-        register(store, p)
-        count = len(_events(store, p))
-        with pytest.raises(ModelNotFound, match="version 2 of model 'churn'"):
-            store.set_model_alias(p.project_id, "churn", "champion", 2, actor="a")
-        with pytest.raises(ModelNotFound, match="model 'ghost'"):
-            store.set_model_alias(p.project_id, "ghost", "champion", 1, actor="a")
-        assert len(_events(store, p)) == count  # nothing was audited
-        assert dict(store.get_registered_model(p.project_id, "churn").aliases) == {}
-
-    def test_set_alias_with_expected_version(self, store: Store) -> None:
-        p = _project(store)
-        for _ in range(3):
-            register(store, p)
-        with pytest.raises(Conflict, match="is not set"):
-            store.set_model_alias(p.project_id, "churn", "c", 1, actor="a", expected_version=2)
-        store.set_model_alias(p.project_id, "churn", "c", 1, actor="a")
-        event = store.set_model_alias(p.project_id, "churn", "c", 2, actor="a", expected_version=1)
-        assert event.details == {"alias": "c", "version": 2, "previous": 1}
-        count = len(_events(store, p))
-        with pytest.raises(Conflict, match="points at version 2, not version 1"):
-            store.set_model_alias(p.project_id, "churn", "c", 3, actor="a", expected_version=1)
-        assert store.get_model_version_by_alias(p.project_id, "churn", "c").version == 2
-        assert len(_events(store, p)) == count
-
-    # --- audit trail ---------------------------------------------------------------------------
-
-    def test_every_change_is_audited_in_order(self, store: Store) -> None:
-        p = _project(store)
-        store.create_registered_model(p.project_id, "m", actor="a")
-        store.create_model_version(
-            p.project_id, "m", source="s", flavor="f", manifest_digest=DIGEST, actor="a"
-        )
-        store.update_registered_model(p.project_id, "m", description="d", actor="a")
-        store.update_model_version(p.project_id, "m", 1, tags={"k": "v"}, actor="a")
-        store.set_model_version_gate_result(p.project_id, "m", 1, {"passed": True}, actor="a")
-        store.set_model_alias(p.project_id, "m", "champion", 1, actor="a")
-        store.delete_model_alias(p.project_id, "m", "champion", actor="a")
-        store.delete_registered_model(p.project_id, "m", actor="a")
-        events = _events(store, p)
-        assert [(e.action, e.object_name) for e in events] == [
-            ("model.delete", "m"),
-            ("alias.delete", "m@champion"),
-            ("alias.set", "m@champion"),
-            ("model_version.gate", "m/1"),
-            ("model_version.update", "m/1"),
-            ("model.update", "m"),
-            ("model_version.create", "m/1"),
-            ("model.create", "m"),
-        ]
-        stamps = [e.timestamp for e in events]
-        assert stamps == sorted(stamps, reverse=True)
-        assert len({e.id for e in events}) == len(events)
-
-    def test_log_audit_event(self, store: Store) -> None:
-        p = _project(store)
-        details: dict[str, Any] = {"replicas": [1, 2], "config": {"canary": 0.1}}
-        before = now_ms()
-        event = store.log_audit_event(
-            p.project_id,
-            actor="dave",
-            action="deployment.update",
-            object_type="deployment",
-            object_name="churn-api",
-            reason="scale up",
-            details=details,
-            origin="10.0.0.7",
-        )
-        details["replicas"].append(3)  # the store took a copy
-        assert before <= event.timestamp <= now_ms()
-        assert (event.actor, event.action, event.object_type, event.object_name) == (
-            "dave",
-            "deployment.update",
-            "deployment",
-            "churn-api",
-        )
-        assert (event.reason, event.origin) == ("scale up", "10.0.0.7")
-        assert event.details == {"replicas": [1, 2], "config": {"canary": 0.1}}
-        assert _events(store, p) == [event]
-        plain = store.log_audit_event(
-            p.project_id,
-            actor="a",
-            action="project.update",
-            object_type="project",
-            object_name="p",
-        )
-        assert (plain.origin, plain.reason, plain.details) == ("local", "", {})
-        with pytest.raises(ProjectNotFound):
-            store.log_audit_event(
-                new_id(), actor="a", action="x", object_type="y", object_name="z"
-            )
-
-    def test_search_audit_events(self, store: Store) -> None:
-        p, q = _project(store, "p"), _project(store, "q")
-
-        def log(action: str, otype: str, name: str, project: Project = p) -> AuditEvent:
-            return store.log_audit_event(
-                project.project_id, actor="a", action=action, object_type=otype, object_name=name
-            )
-
-        e1 = log("deployment.create", "deployment", "api")
-        e2 = log("deployment.update", "deployment", "api")
-        e3 = log("deployment.create", "deployment", "batch")
-        e4 = log("project.update", "project", "p")
-        log("deployment.create", "deployment", "api", q)
-        assert _events(store, p) == [e4, e3, e2, e1]  # newest first
-        assert _events(store, p, object_type="deployment") == [e3, e2, e1]
-        assert _events(store, p, object_type="deployment", object_name="api") == [e2, e1]
-        assert _events(store, p, action="deployment.create") == [e3, e1]
-        assert _events(store, p, object_name="nothing") == []
-        assert store.search_audit_events(p.project_id, max_results=2) == [e4, e3]
-        assert _events(store, p, since=e4.timestamp + 1) == []
-        assert e4 in _events(store, p, since=e4.timestamp)
-        assert _events(store, p, since=0) == [e4, e3, e2, e1]
-        assert len(_events(store, q)) == 1
-        with pytest.raises(ProjectNotFound):
-            store.search_audit_events(new_id())
-        for bad in ({"max_results": 0}, {"max_results": 50_001}, {"since": -1}, {"action": ""}):
-            with pytest.raises(InvalidArgument):
-                store.search_audit_events(p.project_id, **bad)
+        assert len(audit_events(store, p, action="model_version.gate")) == 2
 
     # --- errors, validation, immutability --------------------------------------------------------
 
@@ -678,9 +471,9 @@ class RegistrySuite:
                 call()
 
     def test_arguments_are_validated(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         good = register(store, p)
-        count = len(_events(store, p))
+        count = len(audit_events(store, p))
 
         def bad(match: str, **kwargs: Any) -> None:
             name = kwargs.pop("name", "churn")
@@ -751,19 +544,19 @@ class RegistrySuite:
             with pytest.raises(InvalidArgument):
                 store.log_audit_event(p.project_id, **fields)
         assert store.list_model_versions(p.project_id) == [good]
-        assert len(_events(store, p)) == count
+        assert len(audit_events(store, p)) == count
 
     def test_names_may_hold_spaces_and_unicode(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         v = register(store, p, "Modèle de churn v2")
         assert v.uri == "models:/Modèle de churn v2/1"
         store.set_model_alias(p.project_id, "Modèle de churn v2", "prod-EU_1", 1, actor="Zoë")
         got = store.get_model_version_by_alias(p.project_id, "Modèle de churn v2", "prod-EU_1")
         assert got.aliases == ("prod-EU_1",)
-        assert _events(store, p)[0].object_name == "Modèle de churn v2@prod-EU_1"
+        assert audit_events(store, p)[0].object_name == "Modèle de churn v2@prod-EU_1"
 
     def test_returned_entities_are_immutable_copies(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         tags = {"a": "1"}
         signature: dict[str, Any] = {"inputs": [{"name": "x"}]}
         v = register(store, p, tags=tags, signature=signature)
@@ -786,67 +579,20 @@ class RegistrySuite:
         got.signature["inputs"].append({"name": "z"})  # and so are the returned ones
         got.gate_result["checks"].append(2)
         event.details["version"] = 99  # type: ignore[index]
-        for listed in _events(store, p):
+        for listed in audit_events(store, p):
             listed.details["x"] = 1  # type: ignore[index]
         again = store.get_model_version(p.project_id, "churn", 1)
         assert dict(again.tags) == {"a": "1"}
         assert again.signature == {"inputs": [{"name": "x"}]}
         assert again.gate_result == {"checks": [1]}
-        assert _events(store, p)[0].details == {"alias": "c", "version": 1, "previous": None}
-        assert "x" not in _events(store, p)[-1].details
+        assert audit_events(store, p)[0].details == {"alias": "c", "version": 1, "previous": None}
+        assert "x" not in audit_events(store, p)[-1].details
 
     def test_deleting_a_run_keeps_its_model_versions(self, store: Store) -> None:
-        p = _project(store)
+        p = make_project(store)
         run = store.create_run(p.project_id)
         v = register(store, p, run_id=run.run_id)
         store.delete_run(run.run_id)
         kept = store.get_model_version(p.project_id, "churn", 1)
         assert kept.run_id is None and kept.source == v.source
         assert store.list_model_versions(p.project_id, run_id=run.run_id) == []
-
-    # --- concurrency ---------------------------------------------------------------------------
-
-    def test_concurrent_versions_get_distinct_consecutive_numbers(self, store: Store) -> None:
-        p = _project(store)
-        store.create_registered_model(p.project_id, "race", actor="a")
-        n = 8
-        results = _in_threads(n, lambda i: register(store, p, "race", description=str(i)))
-        assert not [r for r in results if isinstance(r, Exception)], results
-        versions = [r for r in results if isinstance(r, ModelVersion)]
-        assert sorted(v.version for v in versions) == list(range(1, n + 1))
-        listed = store.list_model_versions(p.project_id, "race")
-        assert {v.description: v.version for v in listed} == {
-            v.description: v.version for v in versions
-        }
-        assert store.get_registered_model(p.project_id, "race").latest_version == n
-        assert len(_events(store, p, action="model_version.create")) == n
-
-    def test_concurrent_model_creation_has_one_winner(self, store: Store) -> None:
-        p = _project(store)
-        results = _in_threads(
-            8, lambda i: store.create_registered_model(p.project_id, "one", actor=f"u{i}")
-        )
-        winners = [r for r in results if isinstance(r, RegisteredModel)]
-        assert len(winners) == 1, results
-        assert all(isinstance(r, AlreadyExists) for r in results if r not in winners), results
-        assert len(_events(store, p, action="model.create")) == 1
-
-    def test_concurrent_alias_moves_form_one_chain(self, store: Store) -> None:
-        p = _project(store)
-        for _ in range(4):
-            register(store, p)
-        n = 8
-        results = _in_threads(
-            n,
-            lambda i: store.set_model_alias(
-                p.project_id, "churn", "champion", i % 4 + 1, actor=f"u{i}"
-            ),
-        )
-        assert not [r for r in results if isinstance(r, Exception)], results
-        chain = _events(store, p, action="alias.set")[::-1]  # oldest first
-        assert len(chain) == n
-        assert chain[0].details["previous"] is None
-        for before, after in itertools.pairwise(chain):
-            assert after.details["previous"] == before.details["version"]  # each saw the last
-        current = store.get_model_version_by_alias(p.project_id, "churn", "champion")
-        assert current.version == chain[-1].details["version"]
