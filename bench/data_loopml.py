@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,31 +31,10 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from data_measure import corrupt, emit, fail, measure, peak_mb, rss_mb  # noqa: E402
+from data_measure import corrupt, emit, fail, git_state, measure, peak_mb, rss_mb  # noqa: E402
 
 WARMUP_ROWS = 2000
 BLOCK = 8 * 1024 * 1024
-
-
-def git_state() -> str:
-    repo = str(BENCH.parent)
-    try:
-        head = subprocess.run(
-            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", repo, "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    n = len(dirty.splitlines())
-    return (head or "unknown") + (f"+{n} uncommitted under src/" if n else " (clean src/)")
 
 
 def versions() -> dict[str, str]:

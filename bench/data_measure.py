@@ -125,3 +125,28 @@ def fail(record: dict[str, Any], exc: BaseException, out: str | None) -> None:
     record["error"] = f"{type(exc).__name__}: {exc}"[:2000]
     emit(record, out)
     sys.exit(1)
+
+
+def git_state() -> str:
+    """The loopml commit the worker imports, and how many files under ``src/`` differ from it."""
+    import subprocess
+    from pathlib import Path
+
+    repo = str(Path(__file__).resolve().parent.parent)
+    try:
+        head = subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", repo, "status", "--porcelain", "--", "src"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        return "unknown"
+    n = len(dirty.splitlines())
+    return (head or "unknown") + (f"+{n} uncommitted under src/" if n else " (clean src/)")

@@ -42,32 +42,9 @@ from pathlib import Path  # noqa: E402
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
-from data_measure import emit, fail  # noqa: E402
+from data_measure import emit, fail, git_state  # noqa: E402
 
 HEAVY = ("sklearn", "pandas", "numpy", "scipy", "pyarrow", "sqlalchemy", "skops")
-
-
-def git_state() -> str:
-    import subprocess
-
-    repo = str(BENCH.parent)
-    try:
-        head = subprocess.run(
-            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", repo, "status", "--porcelain", "--", "src"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-    except OSError:
-        return "unknown"
-    n = len(dirty.splitlines())
-    return (head or "unknown") + (f"+{n} uncommitted under src/" if n else " (clean src/)")
 
 
 def versions() -> dict[str, str]:
