@@ -422,11 +422,11 @@ def load_any(
 ) -> tuple[Any, str | None]:
     """A model given as a URI or folder, loaded (verified); a model object as it is. With the
     URI it came from (or the predictor's), or None."""
-    if isinstance(model, str | Path):
-        from loopml.models.loading import load_model
+    from loopml.models.evaluation.inputs import resolve_model
 
-        return load_model(model, trusted=trusted, client=client, project=project), str(model)
-    return model, getattr(model, "uri", None)
+    given = str(model) if isinstance(model, Path) else model
+    loaded, uri = resolve_model(given, lambda: client, project=project, trusted=trusted)
+    return loaded, uri or getattr(loaded, "uri", None)
 
 
 def _contract(version: DatasetVersion | None) -> Schema | None:
