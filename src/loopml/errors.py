@@ -20,7 +20,8 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     │   ├── RunNotFound         404 RUN_NOT_FOUND
     │   ├── ArtifactNotFound    404 ARTIFACT_NOT_FOUND
     │   ├── DatasetNotFound     404 DATASET_NOT_FOUND    a dataset, or one of its versions
-    │   └── ModelNotFound       404 MODEL_NOT_FOUND      a registered model, version or alias
+    │   ├── ModelNotFound       404 MODEL_NOT_FOUND      a registered model, version or alias
+    │   └── DeploymentNotFound  404 DEPLOYMENT_NOT_FOUND
     ├── AlreadyExists           409 ALREADY_EXISTS
     ├── Conflict                409 CONFLICT            the write contradicts what is stored
     │   └── ParamConflict       409 PARAM_CONFLICT        (a param re-logged with another value)
@@ -46,6 +47,7 @@ __all__ = [
     "Conflict",
     "DataValidationFailed",
     "DatasetNotFound",
+    "DeploymentNotFound",
     "GateFailed",
     "InvalidArgument",
     "InvalidData",
@@ -255,6 +257,20 @@ class ModelNotFound(NotFound):
         )
         self.name = name
         self.version = version
+
+
+class DeploymentNotFound(NotFound):
+    """A deployment does not exist."""
+
+    code = "DEPLOYMENT_NOT_FOUND"
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"deployment {name!r} does not exist; list deployments with "
+            "Client.list_deployments() (is it in another project?)"
+        )
+        self.name = name
 
 
 class AlreadyExists(LoopError):

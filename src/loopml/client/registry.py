@@ -11,7 +11,6 @@ URIs: ``models:/<name>/<version>``, ``models:/<name>@<alias>`` and ``models:/<na
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +24,7 @@ from loopml.entities import (
 )
 from loopml.errors import AlreadyExists, InvalidArgument, ModelNotFound, RunNotFound
 from loopml.store.registry import check_alias, check_model_name, check_version
+from loopml.store.uris import parse_model_uri as parse_model_uri
 
 if TYPE_CHECKING:
     from loopml.config import Settings
@@ -32,41 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RegistryMethods", "parse_model_uri"]
 
-_URI = re.compile(r"models:/+(?P<name>[^/@]+)(?:/(?P<version>[^/@]+)|@(?P<alias>[^/@]+))/?")
 _HISTORY_LIMIT = 10_000  # alias events read to find where an alias pointed before
-
-
-def parse_model_uri(uri: str) -> tuple[str, int | None, str | None, bool]:
-    """Split a model URI into ``(name, version, alias, latest)``; exactly one of ``version``,
-    ``alias`` and ``latest`` is set.
-
-    ``models:/churn/3`` gives ``("churn", 3, None, False)``, ``models:/churn@champion``
-    ``("churn", None, "champion", False)`` and ``models:/churn/latest`` (or ``@latest``)
-    ``("churn", None, None, True)``.
-
-    Raises:
-        InvalidArgument: not a model URI, or a bad name, version or alias.
-    """
-    match = _URI.fullmatch(uri.strip()) if isinstance(uri, str) else None
-    if match is None:
-        raise InvalidArgument(
-            f"{uri!r:.200} is not a model URI; write models:/NAME/VERSION, models:/NAME@ALIAS "
-            "or models:/NAME/latest"
-        )
-    name = check_model_name(match.group("name"))
-    version, alias = match.group("version"), match.group("alias")
-    selector = version if version is not None else alias
-    if selector is not None and selector.lower() == "latest":
-        return name, None, None, True
-    if alias is not None:
-        return name, None, check_alias(alias), False
-    if version is not None and version.isascii() and version.isdigit() and int(version) >= 1:
-        return name, int(version), None, False
-    raise InvalidArgument(
-        f"model URI {uri!r:.200} names version {version!r}; a version is a number from 1 or "
-        "'latest' (models:/NAME/3, models:/NAME/latest), and an alias follows '@' "
-        "(models:/NAME@champion)"
-    )
 
 
 def _actor() -> str:

@@ -30,6 +30,7 @@ from loopml.entities import (
 from loopml.errors import InvalidArgument, NotFound, ProjectNotFound
 from loopml.store import search, validation
 from loopml.store.datasets import DatasetStore
+from loopml.store.deployments import DeploymentStore
 from loopml.store.registry import RegistryStore
 
 __all__ = ["DEFAULT_PROJECT", "Store", "environment_id", "new_id"]
@@ -87,15 +88,17 @@ def decode_page_token(token: str | None, query_key: str) -> int:
     return offset
 
 
-class Store(DatasetStore, RegistryStore):
+class Store(DatasetStore, RegistryStore, DeploymentStore):
     """The metadata store: projects, runs, params, metrics, tags, environments, artifact index,
-    datasets (their versions and the runs that used them), the model registry and the audit
-    trail.
+    datasets (their versions and the runs that used them), the model registry, the audit
+    trail, and deployments with the index of their prediction logs.
 
     The dataset methods (``create_dataset_version``, ``get_dataset_version``, ``log_inputs``...)
     and their contract live in the :class:`~loopml.store.datasets.DatasetStore` mixin; the
     registry's (``create_model_version``, ``set_model_alias``, ``search_audit_events``...) in
-    the :class:`~loopml.store.registry.RegistryStore` mixin. This class inherits both, to keep
+    the :class:`~loopml.store.registry.RegistryStore` mixin; the serving side's
+    (``create_deployment``, ``add_prediction_segment``, ``list_window_profiles``...) in the
+    :class:`~loopml.store.deployments.DeploymentStore` mixin. This class inherits them, to keep
     this module readable.
 
     Contract (every implementation; the conformance suite checks it):
@@ -113,10 +116,11 @@ class Store(DatasetStore, RegistryStore):
       implement the protected ``_methods`` and may assume valid input.
     * **Errors.** Missing objects raise :class:`~loopml.errors.ProjectNotFound`,
       :class:`~loopml.errors.RunNotFound`, :class:`~loopml.errors.ArtifactNotFound`,
-      :class:`~loopml.errors.DatasetNotFound` or :class:`~loopml.errors.ModelNotFound`; a
-      param re-logged with another value raises :class:`~loopml.errors.ParamConflict`, and an
-      alias that moved before its compare-and-set :class:`~loopml.errors.Conflict`; a duplicate
-      project or model name raises :class:`~loopml.errors.AlreadyExists`; backend failures raise
+      :class:`~loopml.errors.DatasetNotFound`, :class:`~loopml.errors.ModelNotFound` or
+      :class:`~loopml.errors.DeploymentNotFound`; a param re-logged with another value raises
+      :class:`~loopml.errors.ParamConflict`, and an alias or deployment that changed before its
+      compare-and-set :class:`~loopml.errors.Conflict`; a duplicate project, model or
+      deployment name raises :class:`~loopml.errors.AlreadyExists`; backend failures raise
       :class:`~loopml.errors.StoreError`. Nothing else escapes.
     * **Metrics.** A metric point is ``(key, value, step, timestamp)``. Every logged point is
       kept (history), including duplicates; NaN and +/-inf are stored faithfully. ``Run.metrics``

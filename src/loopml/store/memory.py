@@ -50,6 +50,7 @@ from loopml.store.base import (
     new_id,
 )
 from loopml.store.datasets import ambiguous_prefix, missing_version
+from loopml.store.memory_deployments import InMemoryDeploymentStore
 
 __all__ = ["InMemoryStore"]
 
@@ -78,7 +79,7 @@ class _ModelState:
     aliases: dict[str, int] = field(default_factory=dict)
 
 
-class InMemoryStore(Store):
+class InMemoryStore(InMemoryDeploymentStore, Store):
     """A thread-safe store in process memory."""
 
     def __init__(self, uri: str = "memory://") -> None:
@@ -92,6 +93,7 @@ class InMemoryStore(Store):
         self._models: dict[tuple[str, str], _ModelState] = {}  # by (project id, name)
         self._audit: list[AuditEvent] = []  # in the order written
         self._seq = 0  # logging order, the last tie-break of "latest"
+        self._init_deployments()
 
     # --- projects ------------------------------------------------------------------------------
 

@@ -2,8 +2,9 @@
 
 Written with SQLAlchemy Core (no ORM objects): every write method is one transaction, batches are
 inserted with ``executemany``, and reads fetch plain rows that become frozen entities. The
-dataset methods live in :mod:`loopml.store.sql.datasets` and the registry's in
-:mod:`loopml.store.sql.registry`, mixins of :class:`SqlStore`.
+dataset methods live in :mod:`loopml.store.sql.datasets`, the registry's in
+:mod:`loopml.store.sql.registry` and the deployments' in :mod:`loopml.store.sql.deployments`,
+mixins of :class:`SqlStore`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from loopml.store.base import (
 )
 from loopml.store.sql import engine as eng
 from loopml.store.sql.datasets import SqlDatasetStore
+from loopml.store.sql.deployments import SqlDeploymentStore
 from loopml.store.sql.query import prepared_search
 from loopml.store.sql.reads import RunLoader, raw_read
 from loopml.store.sql.registry import SqlRegistryStore
@@ -79,7 +81,7 @@ def _null_to_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-class SqlStore(SqlDatasetStore, SqlRegistryStore, Store):
+class SqlStore(SqlDatasetStore, SqlRegistryStore, SqlDeploymentStore, Store):
     """A store on SQLite (a file) or PostgreSQL, chosen by the URL.
 
     Args:

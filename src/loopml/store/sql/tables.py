@@ -24,6 +24,15 @@ behind that lock); ``model_aliases`` points each alias at a version (unique per 
 name); ``audit_events`` is the audit trail, ordered by ``timestamp`` and then by ``seq``, the
 order the events were written. Audit events keep no tie to the objects they name: they outlive
 them. Tags, signatures, gate results and event details are JSON text.
+
+Serving (revision 0004): ``deployments`` names deployments per project, with their routes and
+config as JSON text and the ``revision`` an update's compare-and-set checks (a writer locks the
+row). ``prediction_segments`` indexes the prediction-log files and ``window_profiles`` the
+profile fragments of time windows; both are keyed by the writer's id (a retried write finds its
+row), name their deployment without a foreign key (they outlive it) and go with their project.
+The index on ``(project_id, deployment, start_time)`` answers a time-range query in one bounded
+range: a segment spans at most 24 hours, so one that overlaps ``[start, end]`` starts between
+``start - 24 h`` and ``end``.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ __all__ = [
     "audit_events",
     "dataset_versions",
     "datasets",
+    "deployments",
     "environments",
     "latest_metrics",
     "metadata",
@@ -56,11 +66,13 @@ __all__ = [
     "model_aliases",
     "model_versions",
     "params",
+    "prediction_segments",
     "projects",
     "registered_models",
     "run_inputs",
     "runs",
     "tags",
+    "window_profiles",
 ]
 
 metadata = MetaData(
@@ -324,4 +336,71 @@ audit_events = Table(
     Column("origin", String(256), nullable=False),
     Index(None, "project_id", "timestamp"),
     Index(None, "project_id", "object_type", "object_name"),
+)
+
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("routes", Text, nullable=False),
+    Column("sticky_key", String(250), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("config", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("deployment", String(256), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("routes", Text, nullable=False),
+    Column("model_versions", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project_id", "deployment", "start_time"),
+)
+
+window_profiles = Table(
+    "window_profiles",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("deployment", String(256), nullable=False),
+    Column("route", String(64), nullable=False),
+    Column("model_version", String(320), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("profile", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project_id", "deployment", "window_start"),
 )

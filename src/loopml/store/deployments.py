@@ -1,0 +1,729 @@
+"""The serving half of the metadata store contract: deployments, the index of prediction-log
+segments, and window profiles.
+
+:class:`DeploymentStore` is an abstract mixin that :class:`~loopml.store.Store` inherits. It
+follows the template of the rest of the contract: public methods validate their arguments and
+call protected ``_methods`` that each backend implements and that may assume valid input. The
+helpers at the bottom (:func:`deployment_created`, :func:`apply_update`,
+:func:`deployment_deleted`, :func:`check_same`) build the audit events and decide what an
+update or a repeated write means, so that every backend records the same facts in the same
+shape.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import fields, replace
+from typing import Any, Final
+
+from loopml.entities import (
+    AuditEvent,
+    Deployment,
+    PredictionSegment,
+    Route,
+    RouteRole,
+    WindowProfile,
+    now_ms,
+)
+from loopml.errors import Conflict, InvalidArgument
+from loopml.store import validation
+from loopml.store.registry import (
+    MAX_DESCRIPTION_LENGTH,
+    MAX_REASON_LENGTH,
+    _check_text,
+    check_model_name,
+    new_event,
+)
+from loopml.store.uris import parse_model_uri
+
+__all__ = [
+    "MAX_ROUTES",
+    "MAX_SEGMENT_SPAN_MS",
+    "UNSET",
+    "DeploymentStore",
+    "apply_update",
+    "check_deployment_name",
+    "check_routes",
+    "check_same",
+    "deployment_created",
+    "deployment_deleted",
+    "revision_moved",
+]
+
+MAX_ROUTES = 16
+MAX_ROUTE_NAME_LENGTH = 64
+MAX_MODEL_URI_LENGTH = 1_024
+MAX_SEGMENT_URI_LENGTH = 4_096
+MAX_SEGMENT_MODEL_VERSIONS = 256
+#: The longest time a prediction-log segment may span (24 hours). Listing segments of a time
+#: range then reads one bounded range of the (project, deployment, start_time) index: a segment
+#: that overlaps [start, end] starts between start - 24 h and end.
+MAX_SEGMENT_SPAN_MS = 24 * 3_600_000
+MAX_WINDOW_SECONDS = 366 * 86_400
+
+_ROUTE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ROUTE_FIELDS = ("name", "model_uri", "role", "weight")
+_UPDATABLE = ("routes", "sticky_key", "description", "config")
+_CANARY_SLACK = 1e-9  # 0.1 + 0.2 + 0.7 is 1.0000000000000002 in floats: still 1
+
+
+class _Unset:
+    """The type of :data:`UNSET`: "not given", where None is a value (``sticky_key=None``)."""
+
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: "Leave as it is": the default of ``update_deployment(sticky_key=...)``, where None means
+#: "no sticky routing".
+UNSET: Final = _Unset()
+
+
+# --- validation ------------------------------------------------------------------------------
+
+
+def check_deployment_name(value: object) -> str:
+    """A deployment name: the rules of a model name (a display name without ``/``, ``@`` or
+    surrounding spaces), e.g. ``churn-api``."""
+    name = validation.check_name(value, "deployment name")
+    if "/" in name or "@" in name or name != name.strip():
+        raise InvalidArgument(
+            f"deployment name {name!r:.80} cannot contain '/' or '@' or start or end with a "
+            "space; use e.g. 'churn-api'"
+        )
+    return name
+
+
+def _check_route_name(value: object, what: str = "route name") -> str:
+    if not isinstance(value, str) or not _ROUTE_NAME_RE.match(value):
+        raise InvalidArgument(
+            f"{what} {value!r:.80} is not valid: use 1 to {MAX_ROUTE_NAME_LENGTH} letters, "
+            "digits, '_' and '-', e.g. 'primary', 'canary' or 'shadow-v4'"
+        )
+    return value
+
+
+def _check_model_uri(value: object, route: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidArgument(
+            f"model_uri of route {route!r} must be a string such as 'models:/churn/3', got "
+            f"{type(value).__name__}"
+        )
+    if len(value) > MAX_MODEL_URI_LENGTH:
+        raise InvalidArgument(
+            f"model_uri of route {route!r} is {len(value)} characters long; the limit is "
+            f"{MAX_MODEL_URI_LENGTH}"
+        )
+    try:
+        parse_model_uri(value)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"route {route!r}: {exc}") from None
+    return value.strip()
+
+
+def _check_weight(value: object, route: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgument(
+            f"weight of route {route!r} must be a number in [0, 1], got "
+            f"{type(value).__name__} {value!r:.40}"
+        )
+    weight = float(value)
+    if not math.isfinite(weight) or not 0.0 <= weight <= 1.0:
+        raise InvalidArgument(
+            f"weight of route {route!r} is {weight}; a weight is a share of traffic from 0 to "
+            "1 (0.1 sends a tenth)"
+        )
+    return weight
+
+
+def _check_route(value: object, index: int) -> Route:
+    """A :class:`Route`, or a dict with its fields (``weight`` optional)."""
+    if isinstance(value, Mapping):
+        unknown = sorted(str(k) for k in value if k not in _ROUTE_FIELDS)
+        missing = [k for k in ("name", "model_uri", "role") if k not in value]
+        if unknown or missing:
+            problem = f"unknown keys {unknown}" if unknown else f"no {', '.join(missing)}"
+            raise InvalidArgument(
+                f"route {index} has {problem}; a route is a dict with the keys name, model_uri, "
+                "role and (optional) weight, or a loopml.Route"
+            )
+        fields_ = {k: value[k] for k in _ROUTE_FIELDS if k in value}
+        value = Route(**fields_)
+    if not isinstance(value, Route):
+        raise InvalidArgument(
+            f"route {index} must be a loopml.Route or a dict, got {type(value).__name__}"
+        )
+    name = _check_route_name(value.name)
+    role: object = value.role
+    if not isinstance(role, RouteRole):
+        allowed = ", ".join(r.value for r in RouteRole)
+        raise InvalidArgument(f"route {name!r} has the unknown role {role!r:.40}; use {allowed}")
+    return Route(
+        name, _check_model_uri(value.model_uri, name), role, _check_weight(value.weight, name)
+    )
+
+
+def check_routes(value: object) -> tuple[Route, ...]:
+    """The routes of a deployment: 1 to 16 :class:`Route` s (or dicts) with unique names,
+    exactly one ``primary``, and canary weights that add up to at most 1."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Sequence):
+        raise InvalidArgument(
+            f"routes must be a list of routes, got {type(value).__name__}; e.g. "
+            "[Route('primary', 'models:/churn@champion', 'primary')]"
+        )
+    if not 1 <= len(value) <= MAX_ROUTES:
+        raise InvalidArgument(
+            f"a deployment has 1 to {MAX_ROUTES} routes, got {len(value)}; give it one "
+            "primary route, and canary or shadow routes beside it"
+        )
+    routes = tuple(_check_route(r, i) for i, r in enumerate(value))
+    names = [r.name for r in routes]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise InvalidArgument(
+            f"route names must be unique in a deployment; {', '.join(map(repr, twice))} "
+            "appears more than once"
+        )
+    primaries = [r.name for r in routes if r.role is RouteRole.PRIMARY]
+    if len(primaries) != 1:
+        got = "none" if not primaries else ", ".join(map(repr, primaries))
+        raise InvalidArgument(
+            f"a deployment has exactly one primary route, got {got}; make one route "
+            "role='primary' and the others 'canary' or 'shadow'"
+        )
+    canary = sum(r.weight for r in routes if r.role is RouteRole.CANARY)
+    if canary > 1.0 + _CANARY_SLACK:
+        raise InvalidArgument(
+            f"the canary weights add up to {canary:g}, more than all the traffic; they must "
+            "add up to at most 1 (the primary gets the rest)"
+        )
+    return routes
+
+
+def _check_sticky_key(value: object) -> str | None:
+    return None if value is None else validation.check_key(value, "sticky_key")
+
+
+def _check_config(value: object) -> dict[str, Any]:
+    return {} if value is None else validation.check_json_dict(value, "deployment config")
+
+
+def _check_range(start: object, end: object) -> tuple[int | None, int | None]:
+    lo = None if start is None else validation.check_int(start, "start", minimum=0)
+    hi = None if end is None else validation.check_int(end, "end", minimum=0)
+    if lo is not None and hi is not None and lo > hi:
+        raise InvalidArgument(f"start {lo} is after end {hi}; swap them")
+    return lo, hi
+
+
+def _check_names(value: object, what: str, check: Any, limit: int) -> tuple[str, ...]:
+    """A tuple of names (sorted, without repeats) from a list or tuple of strings."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set, frozenset)):
+        raise InvalidArgument(f"{what} must be a tuple of strings, got {type(value).__name__}")
+    if len(value) > limit:
+        raise InvalidArgument(f"{what} holds {len(value)} names; the limit is {limit}")
+    return tuple(sorted({check(v) for v in value}))
+
+
+def _check_model_version(value: object, what: str = "model_version") -> str:
+    """A model version as ``"<model name>/<version>"``, e.g. ``"churn/3"``."""
+    name, _, number = value.rpartition("/") if isinstance(value, str) else ("", "", "")
+    if not (name and number.isascii() and number.isdigit() and int(number) >= 1):
+        raise InvalidArgument(
+            f"{what} {value!r:.80} is not valid: write the model's name, '/' and the version "
+            "number, e.g. 'churn/3'"
+        )
+    check_model_name(name)
+    return str(value)
+
+
+def _check_segment(segment: object) -> PredictionSegment:
+    if not isinstance(segment, PredictionSegment):
+        raise InvalidArgument(f"expected a PredictionSegment, got {type(segment).__name__}")
+    s = segment
+    start = validation.check_int(s.start_time, "segment start_time", minimum=0)
+    end = validation.check_int(s.end_time, "segment end_time", minimum=0)
+    if end < start:
+        raise InvalidArgument(
+            f"segment end_time {end} is before its start_time {start}; they are the times of "
+            "the earliest and the latest prediction in the file"
+        )
+    if end - start > MAX_SEGMENT_SPAN_MS:
+        raise InvalidArgument(
+            f"segment spans {(end - start) / 3_600_000:.1f} hours; a segment spans at most 24 "
+            "hours (start a new file at least once a day)"
+        )
+    digest = s.digest
+    if digest != "":
+        validation.check_sha256(digest, "segment digest")
+    return replace(
+        s,
+        id=validation.check_id(s.id, "segment id"),
+        project_id=validation.check_name(s.project_id, "project id"),
+        deployment=check_deployment_name(s.deployment),
+        start_time=start,
+        end_time=end,
+        rows=validation.check_int(s.rows, "segment rows", minimum=0),
+        uri=_check_text(
+            s.uri, "segment uri", MAX_SEGMENT_URI_LENGTH, allow_empty=False, one_line=True
+        ),
+        size_bytes=validation.check_int(s.size_bytes, "segment size_bytes", minimum=0),
+        routes=_check_names(s.routes, "segment routes", _check_route_name, MAX_ROUTES),
+        model_versions=_check_names(
+            s.model_versions,
+            "segment model_versions",
+            _check_model_version,
+            MAX_SEGMENT_MODEL_VERSIONS,
+        ),
+        created_at=validation.check_int(s.created_at, "segment created_at", minimum=0) or now_ms(),
+    )
+
+
+def _check_profile(profile: object) -> WindowProfile:
+    if not isinstance(profile, WindowProfile):
+        raise InvalidArgument(f"expected a WindowProfile, got {type(profile).__name__}")
+    p = profile
+    seconds = validation.check_int(p.window_seconds, "window_seconds", minimum=1)
+    if seconds > MAX_WINDOW_SECONDS:
+        raise InvalidArgument(
+            f"window_seconds {seconds} is longer than a year; the limit is {MAX_WINDOW_SECONDS}"
+        )
+    start = validation.check_int(p.window_start, "window_start", minimum=0)
+    if start % (seconds * 1000):
+        aligned = start - start % (seconds * 1000)
+        raise InvalidArgument(
+            f"window_start {start} is not aligned to window_seconds {seconds}; a window starts "
+            f"at a multiple of its length ({aligned} here)"
+        )
+    return replace(
+        p,
+        id=validation.check_id(p.id, "window profile id"),
+        project_id=validation.check_name(p.project_id, "project id"),
+        deployment=check_deployment_name(p.deployment),
+        route=_check_route_name(p.route),
+        model_version=_check_model_version(p.model_version),
+        window_start=start,
+        window_seconds=seconds,
+        rows=validation.check_int(p.rows, "window profile rows", minimum=0),
+        profile=validation.check_json_dict(p.profile, "window profile"),
+        created_at=validation.check_int(p.created_at, "window profile created_at", minimum=0)
+        or now_ms(),
+    )
+
+
+class DeploymentStore(abc.ABC):
+    """Deployments, prediction-log segments and window profiles (mixed into
+    :class:`~loopml.store.Store`).
+
+    Contract, on top of the store-wide one (thread and process safety, immutable entities, one
+    transaction per write, validation before storage):
+
+    * **Deployments** are named within their project like models (:func:`check_deployment_name`)
+      and hold 1 to 16 routes (:func:`check_routes`): exactly one ``primary``, canary weights
+      adding up to at most 1, each ``model_uri`` a ``models:/`` URI (its form is checked; the
+      model need not exist yet). ``revision`` starts at 1 and grows by one with every update
+      that changes something; an update with ``expected_revision`` is a compare-and-set: of
+      concurrent updates that expect one revision, exactly one succeeds.
+    * **Audit.** Creating, changing and deleting a deployment writes an
+      :class:`~loopml.entities.AuditEvent` (``deployment.create``, ``deployment.update``,
+      ``deployment.delete``; object type ``deployment``) in the same transaction as the change.
+      Its timestamp is never earlier than the deployment's last change.
+    * **Segments and window profiles** are data, not changes: they are not audited, are
+      immutable and append-only, and are keyed by the caller's id, so a retried write is safe:
+      adding an id again with the same content is a no-op (``created_at`` aside), with other
+      content :class:`~loopml.errors.Conflict`. They name their deployment but do not need it
+      to exist, and deleting a deployment keeps them (monitoring history outlives it). They go
+      with their project.
+    * **Errors.** An unknown deployment raises :class:`~loopml.errors.DeploymentNotFound`; an
+      unknown project :class:`~loopml.errors.ProjectNotFound`; a duplicate name
+      :class:`~loopml.errors.AlreadyExists`; a stale ``expected_revision`` or a conflicting
+      repeated id :class:`~loopml.errors.Conflict`; a bad argument
+      :class:`~loopml.errors.InvalidArgument`.
+    """
+
+    # --- deployments ---------------------------------------------------------------------------
+
+    def create_deployment(
+        self,
+        project_id: str,
+        name: str,
+        routes: Sequence[Route | Mapping[str, Any]],
+        *,
+        sticky_key: str | None = None,
+        description: str = "",
+        config: Mapping[str, Any] | None = None,
+        actor: str,
+    ) -> Deployment:
+        """Create a deployment at revision 1 (audited as ``deployment.create``, details: the
+        routes, ``sticky_key``, ``description`` and ``config``).
+
+        Args:
+            project_id: the project's id.
+            name: the deployment's name, e.g. ``churn-api``.
+            routes: :class:`~loopml.entities.Route` s, or dicts with their fields.
+            sticky_key: the request field or header that pins a caller to a route.
+            description: free text.
+            config: the server's settings (batching, limits), a JSON-ready dict.
+            actor: who creates it (``created_by``).
+
+        Raises:
+            AlreadyExists: the project has a deployment with this name.
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad name, route, sticky key, description, config or actor.
+        """
+        validation.check_name(project_id, "project id")
+        draft = Deployment(
+            project_id=project_id,
+            name=check_deployment_name(name),
+            routes=check_routes(routes),
+            sticky_key=_check_sticky_key(sticky_key),
+            description=_check_text(description, "deployment description", MAX_DESCRIPTION_LENGTH),
+            config=_check_config(config),
+            created_by=validation.check_name(actor, "actor"),
+            updated_by=actor,
+        )
+        return self._create_deployment(draft)
+
+    def get_deployment(self, project_id: str, name: str) -> Deployment:
+        """A deployment.
+
+        Raises:
+            DeploymentNotFound: the project has no deployment with this name.
+            ProjectNotFound: the project does not exist.
+        """
+        validation.check_name(project_id, "project id")
+        return self._get_deployment(project_id, check_deployment_name(name))
+
+    def list_deployments(self, project_id: str) -> list[Deployment]:
+        """The deployments of a project, by name.
+
+        Raises:
+            ProjectNotFound: the project does not exist.
+        """
+        return self._list_deployments(validation.check_name(project_id, "project id"))
+
+    def update_deployment(
+        self,
+        project_id: str,
+        name: str,
+        *,
+        routes: Sequence[Route | Mapping[str, Any]] | None = None,
+        sticky_key: str | _Unset | None = UNSET,
+        description: str | None = None,
+        config: Mapping[str, Any] | None = None,
+        actor: str,
+        reason: str = "",
+        expected_revision: int | None = None,
+    ) -> Deployment:
+        """Change the fields given (``routes`` and ``config`` are replaced whole); the others
+        stay. When anything changes the revision grows by one and a ``deployment.update``
+        event records it (details: ``before`` and ``after`` of the fields that changed, and the
+        new ``revision``); giving only values it already has changes nothing.
+
+        Args:
+            project_id: the project's id.
+            name: the deployment.
+            routes: the new routes (see :meth:`create_deployment`).
+            sticky_key: the new sticky key; None turns sticky routing off.
+            description: the new description. config: the new server settings.
+            actor: who changes it (``updated_by``). reason: why (kept in the audit event).
+            expected_revision: when given, change the deployment only if it is still at this
+                revision (compare-and-set).
+
+        Returns:
+            The deployment as stored.
+
+        Raises:
+            DeploymentNotFound: the project has no deployment with this name.
+            ProjectNotFound: the project does not exist.
+            Conflict: the deployment is not at ``expected_revision``.
+            InvalidArgument: a bad field, actor or reason.
+        """
+        validation.check_name(project_id, "project id")
+        check_deployment_name(name)
+        changes: dict[str, Any] = {}
+        if routes is not None:
+            changes["routes"] = check_routes(routes)
+        if not isinstance(sticky_key, _Unset):
+            changes["sticky_key"] = _check_sticky_key(sticky_key)
+        if description is not None:
+            changes["description"] = _check_text(
+                description, "deployment description", MAX_DESCRIPTION_LENGTH
+            )
+        if config is not None:
+            changes["config"] = _check_config(config)
+        expected = (
+            None
+            if expected_revision is None
+            else validation.check_int(expected_revision, "expected_revision", minimum=1)
+        )
+        return self._update_deployment(
+            project_id,
+            name,
+            changes,
+            validation.check_name(actor, "actor"),
+            _check_text(reason, "reason", MAX_REASON_LENGTH),
+            expected,
+        )
+
+    def delete_deployment(
+        self, project_id: str, name: str, *, actor: str, reason: str = ""
+    ) -> None:
+        """Delete a deployment (audited as ``deployment.delete``, details: its last state);
+        its segments, window profiles and audit events stay. The name may then be used again,
+        from revision 1.
+
+        Raises:
+            DeploymentNotFound: the project has no deployment with this name.
+            ProjectNotFound: the project does not exist.
+        """
+        validation.check_name(project_id, "project id")
+        self._delete_deployment(
+            project_id,
+            check_deployment_name(name),
+            validation.check_name(actor, "actor"),
+            _check_text(reason, "reason", MAX_REASON_LENGTH),
+        )
+
+    # --- prediction-log segments ---------------------------------------------------------------
+
+    def add_prediction_segment(self, segment: PredictionSegment) -> None:
+        """Index a prediction-log file (idempotent by ``segment.id``). ``created_at`` 0 means
+        now; ``routes`` and ``model_versions`` are stored sorted, without repeats.
+
+        Raises:
+            Conflict: a segment with this id exists with other content.
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad field; a segment longer than 24 hours
+                (:data:`MAX_SEGMENT_SPAN_MS`).
+        """
+        self._add_prediction_segment(_check_segment(segment))
+
+    def list_prediction_segments(
+        self,
+        project_id: str,
+        deployment: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        limit: int | None = None,
+    ) -> list[PredictionSegment]:
+        """The segments of a deployment that overlap ``[start, end]`` (ms, both ends included:
+        ``start_time <= end`` and ``end_time >= start``), by ``start_time`` then id.
+
+        Args:
+            project_id: the project's id.
+            deployment: the deployment's name (it need not exist any more).
+            start, end: the time range; None leaves that side open.
+            limit: at most this many (1..50,000), the earliest.
+
+        Raises:
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad name, time or limit, or ``start`` after ``end``.
+        """
+        validation.check_name(project_id, "project id")
+        lo, hi = _check_range(start, end)
+        most = None if limit is None else validation.check_max_results(limit)
+        return self._list_prediction_segments(
+            project_id, check_deployment_name(deployment), lo, hi, most
+        )
+
+    # --- window profiles -----------------------------------------------------------------------
+
+    def add_window_profile(self, profile: WindowProfile) -> None:
+        """Store a profile fragment of one window (idempotent by ``profile.id``; ``created_at``
+        0 means now). Several fragments of one window and route may exist (one per server):
+        readers merge them.
+
+        Raises:
+            Conflict: a profile with this id exists with other content.
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad field, or a ``window_start`` that is not a multiple of
+                ``window_seconds`` (in ms).
+        """
+        self._add_window_profile(_check_profile(profile))
+
+    def list_window_profiles(
+        self,
+        project_id: str,
+        deployment: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        route: str | None = None,
+        model_version: str | None = None,
+    ) -> list[WindowProfile]:
+        """The window profiles of a deployment whose ``window_start`` is in ``[start, end)``
+        (ms; None leaves that side open), optionally of one route or model version
+        (``"churn/3"``); by ``window_start``, then route, then id.
+
+        Raises:
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad name, time or filter, or ``start`` after ``end``.
+        """
+        validation.check_name(project_id, "project id")
+        lo, hi = _check_range(start, end)
+        return self._list_window_profiles(
+            project_id,
+            check_deployment_name(deployment),
+            lo,
+            hi,
+            None if route is None else _check_route_name(route),
+            None if model_version is None else _check_model_version(model_version),
+        )
+
+    # --- what implementations provide ----------------------------------------------------------
+
+    @abc.abstractmethod
+    def _create_deployment(self, draft: Deployment) -> Deployment:
+        """Store ``draft`` at revision 1, created and updated now, with its
+        :func:`deployment_created` event."""
+
+    @abc.abstractmethod
+    def _get_deployment(self, project_id: str, name: str) -> Deployment: ...
+
+    @abc.abstractmethod
+    def _list_deployments(self, project_id: str) -> list[Deployment]: ...
+
+    @abc.abstractmethod
+    def _update_deployment(
+        self,
+        project_id: str,
+        name: str,
+        changes: dict[str, Any],
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+    ) -> Deployment:
+        """Under the deployment's lock: :func:`revision_moved` when ``expected_revision``
+        differs, then :func:`apply_update` and store its result (with its event, if any)."""
+
+    @abc.abstractmethod
+    def _delete_deployment(self, project_id: str, name: str, actor: str, reason: str) -> None:
+        """Delete it with its :func:`deployment_deleted` event."""
+
+    @abc.abstractmethod
+    def _add_prediction_segment(self, segment: PredictionSegment) -> None:
+        """Store it, or :func:`check_same` against the stored segment with its id."""
+
+    @abc.abstractmethod
+    def _list_prediction_segments(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        limit: int | None,
+    ) -> list[PredictionSegment]: ...
+
+    @abc.abstractmethod
+    def _add_window_profile(self, profile: WindowProfile) -> None:
+        """Store it, or :func:`check_same` against the stored profile with its id."""
+
+    @abc.abstractmethod
+    def _list_window_profiles(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        route: str | None,
+        model_version: str | None,
+    ) -> list[WindowProfile]: ...
+
+
+# --- one behaviour for every backend -------------------------------------------------------------
+
+
+def _state(d: Deployment) -> dict[str, Any]:
+    """The changeable fields of a deployment as JSON-ready values (for audit details)."""
+    return {
+        "routes": [r.to_dict() for r in d.routes],
+        "sticky_key": d.sticky_key,
+        "description": d.description,
+        "config": dict(d.config),
+    }
+
+
+def _event(
+    d: Deployment, action: str, actor: str, details: dict[str, Any], at: int, reason: str = ""
+) -> AuditEvent:
+    return new_event(
+        d.project_id, actor, action, "deployment", d.name, details, timestamp=at, reason=reason
+    )
+
+
+def deployment_created(d: Deployment) -> AuditEvent:
+    """The ``deployment.create`` event of a new deployment (details: its fields, revision 1)."""
+    return _event(
+        d, "deployment.create", d.created_by, {**_state(d), "revision": d.revision}, d.created_at
+    )
+
+
+def apply_update(
+    current: Deployment, changes: Mapping[str, Any], actor: str, reason: str
+) -> tuple[Deployment, AuditEvent | None]:
+    """The deployment after ``changes`` and its ``deployment.update`` event, or ``(current,
+    None)`` when no field would change. The event's time is now, but never before the
+    deployment's last change (clocks may step back), so its events sort in order."""
+    before, after = _state(current), _state(replace(current, **changes))
+    changed = [k for k in _UPDATABLE if k in changes and before[k] != after[k]]
+    if not changed:
+        return current, None
+    at = max(now_ms(), current.updated_at)
+    new = replace(
+        current, **changes, revision=current.revision + 1, updated_at=at, updated_by=actor
+    )
+    details = {
+        "before": {k: before[k] for k in changed},
+        "after": {k: after[k] for k in changed},
+        "revision": new.revision,
+    }
+    return new, _event(new, "deployment.update", actor, details, at, reason)
+
+
+def deployment_deleted(current: Deployment, actor: str, reason: str) -> AuditEvent:
+    """The ``deployment.delete`` event (details: its last fields and revision, enough to
+    create it again)."""
+    at = max(now_ms(), current.updated_at)
+    details = {**_state(current), "revision": current.revision}
+    return _event(current, "deployment.delete", actor, details, at, reason)
+
+
+def revision_moved(name: str, current: int, expected: int) -> Conflict:
+    """The error for a compare-and-set of a deployment that changed meanwhile."""
+    return Conflict(
+        f"deployment {name!r} is at revision {current}, not {expected} as expected: it changed "
+        "meanwhile; read it again (get_deployment) and retry"
+    )
+
+
+def check_same(
+    stored: PredictionSegment | WindowProfile, new: PredictionSegment | WindowProfile
+) -> None:
+    """A repeated write of an id: nothing to do when the content (``created_at`` aside) is the
+    same, Conflict when it is not."""
+    differ = [
+        f.name
+        for f in fields(stored)
+        if f.name != "created_at" and getattr(stored, f.name) != getattr(new, f.name)
+    ]
+    if differ:
+        what = "segment" if isinstance(stored, PredictionSegment) else "window profile"
+        raise Conflict(
+            f"{what} {stored.id!r} is already stored with another {', '.join(differ)}; ids are "
+            f"write-once: give new content a new id"
+        )

@@ -1,0 +1,179 @@
+"""Deployments, prediction-log segments and window profiles in the in-memory store: the
+:class:`~loopml.store.deployments.DeploymentStore` half of
+:class:`~loopml.store.memory.InMemoryStore`, as a mixin.
+
+Everything lives in dicts behind the store's one lock, like the rest of the in-memory store.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from loopml.entities import (
+    AuditEvent,
+    Deployment,
+    PredictionSegment,
+    Project,
+    WindowProfile,
+    now_ms,
+)
+from loopml.errors import AlreadyExists, DeploymentNotFound, ProjectNotFound
+from loopml.store import deployments as dep
+
+__all__ = ["InMemoryDeploymentStore"]
+
+
+class InMemoryDeploymentStore:
+    """The deployment methods of :class:`~loopml.store.memory.InMemoryStore` (mixed into it;
+    it calls :meth:`_init_deployments` from its constructor)."""
+
+    if TYPE_CHECKING:
+        _lock: threading.RLock
+        _projects: dict[str, Project]
+        _audit: list[AuditEvent]
+
+    def _init_deployments(self) -> None:
+        self._deployments: dict[tuple[str, str], Deployment] = {}  # by (project id, name)
+        self._segments: dict[str, PredictionSegment] = {}  # by id
+        self._window_profiles: dict[str, WindowProfile] = {}  # by id
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _need_project(self, project_id: str) -> None:
+        if project_id not in self._projects:
+            raise ProjectNotFound(project_id)
+
+    def _stored_deployment(self, project_id: str, name: str) -> Deployment:
+        found = self._deployments.get((project_id, name))
+        if found is None:
+            self._need_project(project_id)
+            raise DeploymentNotFound(name)
+        return found
+
+    @staticmethod
+    def _deployment_copy(d: Deployment) -> Deployment:
+        """A copy whose config the caller may change without changing the store."""
+        return replace(d, config=copy.deepcopy(dict(d.config)))
+
+    @staticmethod
+    def _profile_copy(p: WindowProfile) -> WindowProfile:
+        return replace(p, profile=copy.deepcopy(dict(p.profile)))
+
+    # --- deployments ---------------------------------------------------------------------------
+
+    def _create_deployment(self, draft: Deployment) -> Deployment:
+        with self._lock:
+            self._need_project(draft.project_id)
+            key = (draft.project_id, draft.name)
+            if key in self._deployments:
+                raise AlreadyExists(
+                    f"deployment {draft.name!r} already exists in this project; update it, or "
+                    "pick another name"
+                )
+            now = now_ms()
+            created = replace(draft, revision=1, created_at=now, updated_at=now)
+            self._deployments[key] = created
+            self._audit.append(dep.deployment_created(created))
+            return self._deployment_copy(created)
+
+    def _get_deployment(self, project_id: str, name: str) -> Deployment:
+        with self._lock:
+            return self._deployment_copy(self._stored_deployment(project_id, name))
+
+    def _list_deployments(self, project_id: str) -> list[Deployment]:
+        with self._lock:
+            self._need_project(project_id)
+            found = [
+                self._deployment_copy(d)
+                for (pid, _), d in self._deployments.items()
+                if pid == project_id
+            ]
+        return sorted(found, key=lambda d: d.name)
+
+    def _update_deployment(
+        self,
+        project_id: str,
+        name: str,
+        changes: dict[str, Any],
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+    ) -> Deployment:
+        with self._lock:
+            current = self._stored_deployment(project_id, name)
+            if expected_revision is not None and current.revision != expected_revision:
+                raise dep.revision_moved(name, current.revision, expected_revision)
+            new, event = dep.apply_update(current, changes, actor, reason)
+            if event is not None:
+                self._deployments[project_id, name] = new
+                self._audit.append(event)
+            return self._deployment_copy(new)
+
+    def _delete_deployment(self, project_id: str, name: str, actor: str, reason: str) -> None:
+        with self._lock:
+            current = self._stored_deployment(project_id, name)
+            del self._deployments[project_id, name]
+            self._audit.append(dep.deployment_deleted(current, actor, reason))
+
+    # --- segments and window profiles ----------------------------------------------------------
+
+    def _add_prediction_segment(self, segment: PredictionSegment) -> None:
+        with self._lock:
+            self._need_project(segment.project_id)
+            stored = self._segments.setdefault(segment.id, segment)
+            if stored is not segment:
+                dep.check_same(stored, segment)
+
+    def _list_prediction_segments(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        limit: int | None,
+    ) -> list[PredictionSegment]:
+        with self._lock:
+            self._need_project(project_id)
+            found = [
+                s
+                for s in self._segments.values()
+                if s.project_id == project_id
+                and s.deployment == deployment
+                and (start is None or s.end_time >= start)
+                and (end is None or s.start_time <= end)
+            ]
+        found.sort(key=lambda s: (s.start_time, s.id))
+        return found if limit is None else found[:limit]
+
+    def _add_window_profile(self, profile: WindowProfile) -> None:
+        with self._lock:
+            self._need_project(profile.project_id)
+            stored = self._window_profiles.setdefault(profile.id, profile)
+            if stored is not profile:
+                dep.check_same(stored, profile)
+
+    def _list_window_profiles(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        route: str | None,
+        model_version: str | None,
+    ) -> list[WindowProfile]:
+        with self._lock:
+            self._need_project(project_id)
+            found = [
+                self._profile_copy(p)
+                for p in self._window_profiles.values()
+                if p.project_id == project_id
+                and p.deployment == deployment
+                and (start is None or p.window_start >= start)
+                and (end is None or p.window_start < end)
+                and (route is None or p.route == route)
+                and (model_version is None or p.model_version == model_version)
+            ]
+        return sorted(found, key=lambda p: (p.window_start, p.route, p.id))

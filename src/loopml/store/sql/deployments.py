@@ -1,0 +1,364 @@
+"""Deployments, prediction-log segments and window profiles on the SQL store: the
+:class:`~loopml.store.deployments.DeploymentStore` half of :class:`~loopml.store.sql.SqlStore`,
+as a mixin.
+
+A change to a deployment is one write transaction that starts by locking its row (SQLite holds
+the write lock from the first statement, PostgreSQL locks the row with ``SELECT ... FOR
+UPDATE``), so a compare-and-set on ``revision`` sees every update before it, and the audit event
+is written in the same transaction. A segment or window profile is inserted with ``ON CONFLICT
+DO NOTHING`` on its id; when the id was there already the stored row is compared with the new
+one (a retried write is a no-op, other content a Conflict).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from loopml.entities import Deployment, PredictionSegment, Route, RouteRole, WindowProfile, now_ms
+from loopml.errors import AlreadyExists, DeploymentNotFound, ProjectNotFound
+from loopml.store import deployments as dep
+from loopml.store.base import new_id
+from loopml.store.sql.registry import insert_event
+from loopml.store.sql.tables import deployments, prediction_segments, projects, window_profiles
+
+__all__ = ["SqlDeploymentStore"]
+
+_d, _ps, _wp = deployments.c, prediction_segments.c, window_profiles.c
+_bp = sa.bindparam
+
+_PROJECT_EXISTS = sa.select(projects.c.project_id).where(projects.c.project_id == _bp("pid"))
+_DEPLOYMENTS_OF = sa.select(deployments).where(_d.project_id == _bp("pid"))
+_DEPLOYMENT = _DEPLOYMENTS_OF.where(_d.name == _bp("name"))
+_LOCK_DEPLOYMENT = _DEPLOYMENT.with_for_update()  # PostgreSQL: updates of one queue here
+_DEPLOYMENT_ID = sa.select(_d.id).where(_d.id == _bp("id"))
+_SEGMENT = sa.select(prediction_segments).where(_ps.id == _bp("id"))
+_PROFILE = sa.select(window_profiles).where(_wp.id == _bp("id"))
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _deployment(row: Any) -> Deployment:
+    return Deployment(
+        project_id=row.project_id,
+        name=row.name,
+        routes=tuple(
+            Route(r["name"], r["model_uri"], RouteRole(r["role"]), float(r["weight"]))
+            for r in json.loads(row.routes)
+        ),
+        sticky_key=row.sticky_key,
+        description=row.description,
+        config=json.loads(row.config),
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        created_by=row.created_by,
+        updated_by=row.updated_by,
+    )
+
+
+def _fields(d: Deployment) -> dict[str, Any]:
+    """The columns of a deployment that an update may change."""
+    return {
+        "routes": _dump([r.to_dict() for r in d.routes]),
+        "sticky_key": d.sticky_key,
+        "description": d.description,
+        "config": _dump(dict(d.config)),
+        "revision": d.revision,
+        "updated_at": d.updated_at,
+        "updated_by": d.updated_by,
+    }
+
+
+def _segment(row: Any) -> PredictionSegment:
+    return PredictionSegment(
+        id=row.id,
+        project_id=row.project_id,
+        deployment=row.deployment,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        rows=row.num_rows,
+        uri=row.uri,
+        digest=row.digest,
+        size_bytes=row.size_bytes,
+        routes=tuple(json.loads(row.routes)),
+        model_versions=tuple(json.loads(row.model_versions)),
+        created_at=row.created_at,
+    )
+
+
+def _profile(row: Any) -> WindowProfile:
+    return WindowProfile(
+        id=row.id,
+        project_id=row.project_id,
+        deployment=row.deployment,
+        route=row.route,
+        model_version=row.model_version,
+        window_start=row.window_start,
+        window_seconds=row.window_seconds,
+        rows=row.num_rows,
+        profile=json.loads(row.profile),
+        created_at=row.created_at,
+    )
+
+
+def _need_project(conn: Connection, project_id: str) -> None:
+    if conn.execute(_PROJECT_EXISTS, {"pid": project_id}).first() is None:
+        raise ProjectNotFound(project_id)
+
+
+def _missing(conn: Connection, project_id: str, name: str) -> Exception:
+    """The error for a deployment that was not found: is it the project or the deployment?"""
+    if conn.execute(_PROJECT_EXISTS, {"pid": project_id}).first() is None:
+        return ProjectNotFound(project_id)
+    return DeploymentNotFound(name)
+
+
+class SqlDeploymentStore:
+    """The deployment methods of :class:`~loopml.store.sql.SqlStore` (mixed into it)."""
+
+    if TYPE_CHECKING:
+        _insert: Callable[..., Any]
+        _dialect: str
+
+        def _write(self, fn: Callable[[Connection], Any]) -> Any: ...
+
+        def _read(self, fn: Callable[[Connection], Any]) -> Any: ...
+
+    # --- deployments ---------------------------------------------------------------------------
+
+    def _create_deployment(self, draft: Deployment) -> Deployment:
+        add = (
+            self._insert(deployments)
+            .values(
+                id=_bp("id"),
+                project_id=_bp("project_id"),
+                name=_bp("name"),
+                routes=_bp("routes"),
+                sticky_key=_bp("sticky_key"),
+                description=_bp("description"),
+                config=_bp("config"),
+                revision=_bp("revision"),
+                created_at=_bp("created_at"),
+                updated_at=_bp("updated_at"),
+                created_by=_bp("created_by"),
+                updated_by=_bp("updated_by"),
+            )
+            .on_conflict_do_nothing(index_elements=[_d.project_id, _d.name])
+        )
+
+        def tx(conn: Connection) -> Deployment:
+            _need_project(conn, draft.project_id)
+            now = now_ms()
+            created = Deployment(
+                project_id=draft.project_id,
+                name=draft.name,
+                routes=draft.routes,
+                sticky_key=draft.sticky_key,
+                description=draft.description,
+                config=draft.config,
+                revision=1,
+                created_at=now,
+                updated_at=now,
+                created_by=draft.created_by,
+                updated_by=draft.updated_by,
+            )
+            row_id = new_id()
+            conn.execute(
+                add,
+                {
+                    "id": row_id,
+                    "project_id": created.project_id,
+                    "name": created.name,
+                    "created_at": now,
+                    "created_by": created.created_by,
+                    **_fields(created),
+                },
+            )
+            # Ours, unless the name was taken (on PostgreSQL, maybe by a creator we waited for).
+            if conn.execute(_DEPLOYMENT_ID, {"id": row_id}).first() is None:
+                raise AlreadyExists(
+                    f"deployment {draft.name!r} already exists in this project; update it, or "
+                    "pick another name"
+                )
+            insert_event(conn, dep.deployment_created(created))
+            return created
+
+        return self._write(tx)  # type: ignore[no-any-return]
+
+    def _get_deployment(self, project_id: str, name: str) -> Deployment:
+        def tx(conn: Connection) -> Deployment:
+            row = conn.execute(_DEPLOYMENT, {"pid": project_id, "name": name}).first()
+            if row is None:
+                raise _missing(conn, project_id, name)
+            return _deployment(row)
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+    def _list_deployments(self, project_id: str) -> list[Deployment]:
+        def tx(conn: Connection) -> list[Deployment]:
+            rows = conn.execute(_DEPLOYMENTS_OF, {"pid": project_id}).all()
+            if not rows:
+                _need_project(conn, project_id)
+            return [_deployment(r) for r in rows]
+
+        # Sorted here, not in SQL: PostgreSQL would sort by its collation, not by code point.
+        return sorted(self._read(tx), key=lambda d: d.name)
+
+    def _update_deployment(
+        self,
+        project_id: str,
+        name: str,
+        changes: dict[str, Any],
+        actor: str,
+        reason: str,
+        expected_revision: int | None,
+    ) -> Deployment:
+        def tx(conn: Connection) -> Deployment:
+            row = conn.execute(_LOCK_DEPLOYMENT, {"pid": project_id, "name": name}).first()
+            if row is None:
+                raise _missing(conn, project_id, name)
+            current = _deployment(row)
+            if expected_revision is not None and current.revision != expected_revision:
+                raise dep.revision_moved(name, current.revision, expected_revision)
+            new, event = dep.apply_update(current, changes, actor, reason)
+            if event is not None:
+                conn.execute(deployments.update().where(_d.id == row.id).values(**_fields(new)))
+                insert_event(conn, event)
+            return new
+
+        return self._write(tx)  # type: ignore[no-any-return]
+
+    def _delete_deployment(self, project_id: str, name: str, actor: str, reason: str) -> None:
+        def tx(conn: Connection) -> None:
+            row = conn.execute(_LOCK_DEPLOYMENT, {"pid": project_id, "name": name}).first()
+            if row is None:
+                raise _missing(conn, project_id, name)
+            conn.execute(deployments.delete().where(_d.id == row.id))
+            insert_event(conn, dep.deployment_deleted(_deployment(row), actor, reason))
+
+        self._write(tx)
+
+    # --- segments and window profiles ----------------------------------------------------------
+
+    def _add_prediction_segment(self, segment: PredictionSegment) -> None:
+        s = segment
+        add = (
+            self._insert(prediction_segments)
+            .values(
+                id=s.id,
+                project_id=s.project_id,
+                deployment=s.deployment,
+                start_time=s.start_time,
+                end_time=s.end_time,
+                num_rows=s.rows,
+                uri=s.uri,
+                digest=s.digest,
+                size_bytes=s.size_bytes,
+                routes=_dump(list(s.routes)),
+                model_versions=_dump(list(s.model_versions)),
+                created_at=s.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[_ps.id])
+        )
+
+        def tx(conn: Connection) -> None:
+            _need_project(conn, s.project_id)
+            if conn.execute(add).rowcount == 0:  # the id is taken: a retry, or a clash
+                dep.check_same(_segment(conn.execute(_SEGMENT, {"id": s.id}).one()), s)
+
+        self._write(tx)
+
+    def _list_prediction_segments(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        limit: int | None,
+    ) -> list[PredictionSegment]:
+        stmt = sa.select(prediction_segments).where(
+            _ps.project_id == project_id, _ps.deployment == deployment
+        )
+        if start is not None:
+            # The lower bound on start_time keeps the index range bounded (segments are short).
+            stmt = stmt.where(
+                _ps.end_time >= start, _ps.start_time >= start - dep.MAX_SEGMENT_SPAN_MS
+            )
+        if end is not None:
+            stmt = stmt.where(_ps.start_time <= end)
+        # Ids are lowercase hex; "C" orders them by code point on PostgreSQL too.
+        by_id = _ps.id.collate("C") if self._dialect == "postgresql" else _ps.id
+        stmt = stmt.order_by(_ps.start_time, by_id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+
+        def tx(conn: Connection) -> list[PredictionSegment]:
+            rows = conn.execute(stmt).all()
+            if not rows:
+                _need_project(conn, project_id)
+            return [_segment(r) for r in rows]
+
+        return self._read(tx)  # type: ignore[no-any-return]
+
+    def _add_window_profile(self, profile: WindowProfile) -> None:
+        p = profile
+        add = (
+            self._insert(window_profiles)
+            .values(
+                id=p.id,
+                project_id=p.project_id,
+                deployment=p.deployment,
+                route=p.route,
+                model_version=p.model_version,
+                window_start=p.window_start,
+                window_seconds=p.window_seconds,
+                num_rows=p.rows,
+                profile=_dump(dict(p.profile)),
+                created_at=p.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[_wp.id])
+        )
+
+        def tx(conn: Connection) -> None:
+            _need_project(conn, p.project_id)
+            if conn.execute(add).rowcount == 0:  # the id is taken: a retry, or a clash
+                dep.check_same(_profile(conn.execute(_PROFILE, {"id": p.id}).one()), p)
+
+        self._write(tx)
+
+    def _list_window_profiles(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        route: str | None,
+        model_version: str | None,
+    ) -> list[WindowProfile]:
+        stmt = sa.select(window_profiles).where(
+            _wp.project_id == project_id, _wp.deployment == deployment
+        )
+        if start is not None:
+            stmt = stmt.where(_wp.window_start >= start)
+        if end is not None:
+            stmt = stmt.where(_wp.window_start < end)
+        if route is not None:
+            stmt = stmt.where(_wp.route == route)
+        if model_version is not None:
+            stmt = stmt.where(_wp.model_version == model_version)
+
+        def tx(conn: Connection) -> list[WindowProfile]:
+            rows = conn.execute(stmt).all()
+            if not rows:
+                _need_project(conn, project_id)
+            return [_profile(r) for r in rows]
+
+        # Sorted here, not in SQL: PostgreSQL would sort route names by its collation.
+        return sorted(self._read(tx), key=lambda p: (p.window_start, p.route, p.id))
