@@ -34,6 +34,11 @@ _LAZY_GROUPS = {
         "loopml.cli.models",
         "Register, inspect, promote, roll back, evaluate and compare models.",
     ),
+    # A Typer app with one command and no callback becomes that command, not a group.
+    "predict": (
+        "loopml.cli.predict",
+        "Score a file, a folder of Parquet files or a dataset with a model, in chunks.",
+    ),
 }
 _LAZY_AFTER = "runs"  # where the lazy groups appear in the command list
 
