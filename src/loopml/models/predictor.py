@@ -115,6 +115,22 @@ class Predictor:
             )
         return proba(self.prepare(data, extra=extra))
 
+    def predict_unchecked(self, prepared: Any) -> Any:
+        """Predict on input already checked (by :meth:`prepare`, or a server's own decoder that
+        accepts exactly the same input); skips the signature check."""
+        return self._loaded.predict(prepared)
+
+    def predict_proba_unchecked(self, prepared: Any) -> Any:
+        """Class probabilities for input already checked; see :meth:`predict_unchecked`.
+
+        Raises:
+            InvalidArgument: the model has no ``predict_proba``.
+        """
+        proba = self._loaded.predict_proba
+        if proba is None:
+            raise InvalidArgument(f"this {self.flavor} model has no predict_proba; use predict")
+        return proba(prepared)
+
     @property
     def input_example(self) -> Any:
         """The input example saved with the model (a DataFrame, an array or a dict of arrays),

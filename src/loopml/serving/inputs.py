@@ -1,0 +1,245 @@
+"""Request data in, model input out: the signature checked on every request, fast.
+
+Every protocol parses its body into one of three shapes (:class:`Columns`, rows of a table or
+tensors) and calls :meth:`InputPlan.decode`, which returns a :class:`Decoded` (a dict of column
+arrays in the signature's order, or tensors) or raises
+:class:`~loopml.errors.SignatureMismatch` naming every problem (column, expected, got).
+
+The common case, numeric columns with plain JSON numbers, is decoded without pandas: a type
+check over each column's values and one NumPy conversion. Anything else (text, nulls, dates,
+a wrong type) goes through :meth:`ModelSignature.prepare
+<loopml.models.signature.ModelSignature.prepare>`, so both paths accept and refuse exactly the
+same input and report the same problems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from loopml.errors import SignatureMismatch
+from loopml.schema import ColumnType, Schema
+
+if TYPE_CHECKING:
+    from loopml.models.predictor import Predictor
+
+__all__ = ["Decoded", "InputPlan", "columns_from_records", "columns_from_rows"]
+
+Columns = dict[str, Any]
+"""Column name to its values (a list from JSON, or an array)."""
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_NUMBER_TYPES = frozenset({int, float})
+_WHOLE = "(input)"
+
+
+@dataclass(slots=True)
+class Decoded:
+    """Checked input of one request: ``columns`` (tabular; arrays or Series in the signature's
+    order) or ``tensors`` (a tensor signature: one array, or a dict of arrays), and ``rows``."""
+
+    rows: int
+    columns: dict[str, Any] | None = None
+    tensors: Any = None
+
+
+def columns_from_records(records: Sequence[Any]) -> Columns | None:
+    """Records (a list of dicts with the same keys in the same order) as columns, or None when
+    they are not that regular (the caller then takes the general path)."""
+    if not records or not isinstance(records[0], dict):
+        return None
+    keys = list(records[0])
+    for record in records:
+        if not isinstance(record, dict) or list(record) != keys:
+            return None
+    return {k: [r[k] for r in records] for k in keys}
+
+
+def columns_from_rows(rows: Sequence[Any], names: Sequence[str]) -> Columns | None:
+    """Positional rows (a list of lists, columns in ``names``' order) as columns, or None when
+    they are not all lists of that length."""
+    width = len(names)
+    for row in rows:
+        if not isinstance(row, list) or len(row) != width:
+            return None
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def _mismatch(problems: list[dict[str, object]]) -> SignatureMismatch:
+    listed = "; ".join(
+        f"{p['column']}: expected {p['expected']}, got {p['got']}" for p in problems[:20]
+    )
+    return SignatureMismatch(f"the input does not match the model's signature: {listed}", problems)
+
+
+class InputPlan:
+    """How one model's requests are checked and turned into model input.
+
+    Args:
+        predictor: the loaded model.
+        extra: ``"error"`` refuses columns the signature does not list, ``"drop"`` drops them.
+    """
+
+    def __init__(self, predictor: Predictor, *, extra: Literal["error", "drop"] = "error") -> None:
+        self.predictor = predictor
+        self.extra = extra
+        signature = predictor.signature
+        self.schema: Schema | None = None
+        self.tensor = signature is not None and not signature.is_tabular
+        self.names: list[str] = []
+        self._numeric: dict[str, bool] = {}  # column -> integer column?
+        if signature is not None and isinstance(signature.inputs, Schema):
+            self.schema = signature.inputs
+            self.names = signature.inputs.names
+            for col in signature.inputs.columns:
+                if col.type in (ColumnType.FLOAT, ColumnType.INTEGER) and not col.nullable:
+                    self._numeric[col.name] = col.type == ColumnType.INTEGER
+        self.all_numeric = bool(self.names) and len(self._numeric) == len(self.names)
+        self.drops_extra = extra == "drop" or (
+            self.schema is not None and self.schema.allow_extra_columns
+        )
+
+    # --- tabular -----------------------------------------------------------------------------
+
+    def decode_columns(self, columns: Columns) -> Decoded:
+        """Check a dict of columns against the signature.
+
+        Raises:
+            SignatureMismatch: every problem, one dict each (``column``, ``expected``, ``got``).
+        """
+        if not isinstance(columns, Mapping) or not columns:
+            raise _mismatch(
+                [{"column": _WHOLE, "expected": "a table with columns", "got": "no columns"}]
+            )
+        if self.schema is None:
+            return self._general(columns)
+        lengths = {len(v) if isinstance(v, list | np.ndarray) else -1 for v in columns.values()}
+        if len(lengths) != 1 or -1 in lengths:
+            if -1 in lengths:  # one row given as scalars
+                return self._general({k: [v] for k, v in columns.items()})
+            raise _mismatch(
+                [
+                    {
+                        "column": _WHOLE,
+                        "expected": "columns of equal length",
+                        "got": f"lengths {sorted(lengths)}",
+                    }
+                ]
+            )
+        if self.extra == "error" and not self.drops_extra and len(columns) != len(self.names):
+            return self._general(columns)
+        out: dict[str, Any] = {}
+        for name in self.names:
+            values = columns.get(name)
+            integer = self._numeric.get(name)
+            if values is None or integer is None:
+                return self._general(columns)
+            array = _numbers(values, integer)
+            if array is None:
+                return self._general(columns)
+            out[name] = array
+        return Decoded(rows=lengths.pop(), columns=out)
+
+    def _general(self, columns: Mapping[str, Any]) -> Decoded:
+        """The exact path: through the signature's own ``prepare`` (pandas)."""
+        import pandas as pd
+
+        try:
+            frame = pd.DataFrame({k: _as_list(v) for k, v in columns.items()})
+        except (ValueError, TypeError) as exc:
+            raise _mismatch(
+                [{"column": _WHOLE, "expected": "a table", "got": str(exc)[:200]}]
+            ) from None
+        prepared = self.predictor.prepare(frame, extra="drop" if self.drops_extra else "error")
+        if not hasattr(prepared, "columns"):  # no signature: a table as given
+            prepared = frame
+        return Decoded(
+            rows=len(prepared),
+            columns={str(c): prepared[c].reset_index(drop=True) for c in prepared.columns},
+        )
+
+    # --- tensors -----------------------------------------------------------------------------
+
+    def decode_tensors(self, data: Any) -> Decoded:
+        """Check tensor input (an array, nested lists, or a dict of them) against the
+        signature.
+
+        Raises:
+            SignatureMismatch: the tensors break the signature.
+        """
+        prepared = self.predictor.prepare(data)
+        if isinstance(prepared, Mapping):
+            first = next(iter(prepared.values()), None)
+            rows = len(first) if first is not None else 0
+        else:
+            prepared = np.asarray(prepared)
+            rows = len(prepared) if prepared.ndim else 1
+        return Decoded(rows=rows, tensors=prepared)
+
+    def decode_rows(self, rows: Sequence[Any]) -> Decoded:
+        """Positional rows (lists in the signature's column order) or a tensor batch."""
+        if self.tensor:
+            return self.decode_tensors(rows)
+        if not self.names:
+            array = np.asarray(rows)
+            if array.ndim != 2:
+                raise _mismatch(
+                    [
+                        {
+                            "column": _WHOLE,
+                            "expected": "rows of equal length",
+                            "got": f"an array of shape {array.shape}",
+                        }
+                    ]
+                )
+            return self._general({str(i): array[:, i] for i in range(array.shape[1])})
+        columns = columns_from_rows(rows, self.names)
+        if columns is None:
+            widths = sorted({len(r) if isinstance(r, list) else -1 for r in rows})
+            got = "rows that are not lists" if -1 in widths else f"rows of {widths} values"
+            raise _mismatch(
+                [
+                    {
+                        "column": _WHOLE,
+                        "expected": f"rows of {len(self.names)} values ({', '.join(self.names)})",
+                        "got": got,
+                    }
+                ]
+            )
+        return self.decode_columns(columns)
+
+
+def _as_list(values: Any) -> Any:
+    return values if isinstance(values, list | np.ndarray) else [values]
+
+
+def _numbers(values: Any, integer: bool) -> np.ndarray[Any, Any] | None:
+    """A list of plain JSON numbers as an array, or None when anything else is in it (a bool,
+    null, text, a fractional value for an integer column: the general path reports those)."""
+    if isinstance(values, np.ndarray):
+        kind = values.dtype.kind
+        if integer:
+            return values.astype(np.int64, copy=False) if kind in "iu" else None
+        return values.astype(np.float64, copy=False) if kind in "iuf" else None
+    types = set(map(type, values))
+    if integer:
+        if types != {int}:
+            return None
+        try:
+            return np.array(values, dtype=np.int64)
+        except OverflowError:
+            return None
+    if not types <= _NUMBER_TYPES:
+        return None
+    try:
+        return np.array(values, dtype=np.float64)
+    except OverflowError:  # an integer beyond float range
+        return None
+
+
+def column_stack(columns: Mapping[str, Any], names: Sequence[str]) -> np.ndarray[Any, Any]:
+    """Numeric columns as one 2-D float array, in ``names``' order."""
+    return np.column_stack([np.asarray(columns[n], dtype=np.float64) for n in names])
