@@ -1,5 +1,6 @@
-"""The Store conformance suite (:mod:`loopml.testing.store_suite`) on every built-in backend:
-the in-memory reference store, SQLite and PostgreSQL."""
+"""The Store conformance suite (:mod:`loopml.testing.store_suite`, with the deployment suite of
+:mod:`loopml.testing.store_suite_deployments`) on every built-in backend: the in-memory
+reference store, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from loopml.store import Store, open_store
 from loopml.store.memory import InMemoryStore
 from loopml.testing import StoreSuite
+from loopml.testing.store_suite_deployments import DeploymentSuite
 
 try:
     from loopml.store.sql import SqlStore  # noqa: F401 - only checks the SQL store is there
@@ -23,14 +25,14 @@ else:
 needs_sql = pytest.mark.skipif(SQL_MISSING is not None, reason=SQL_MISSING or "")
 
 
-class TestMemoryStore(StoreSuite):
+class TestMemoryStore(StoreSuite, DeploymentSuite):
     @pytest.fixture
     def store(self) -> InMemoryStore:
         return InMemoryStore()
 
 
 @needs_sql
-class TestSqliteStore(StoreSuite):
+class TestSqliteStore(StoreSuite, DeploymentSuite):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[Store]:
         store = open_store(f"sqlite:///{tmp_path}/t.db")
@@ -61,7 +63,7 @@ def _pg_truncate(pg_url: str) -> Iterator[Any]:
 
 @needs_sql
 @pytest.mark.postgres
-class TestPostgresStore(StoreSuite):
+class TestPostgresStore(StoreSuite, DeploymentSuite):
     @pytest.fixture
     def store(self, pg_url: str, _pg_truncate: Any) -> Iterator[Store]:
         _pg_truncate()

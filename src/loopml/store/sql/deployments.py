@@ -6,8 +6,10 @@ A change to a deployment is one write transaction that starts by locking its row
 the write lock from the first statement, PostgreSQL locks the row with ``SELECT ... FOR
 UPDATE``), so a compare-and-set on ``revision`` sees every update before it, and the audit event
 is written in the same transaction. A segment or window profile is inserted with ``ON CONFLICT
-DO NOTHING`` on its id; when the id was there already the stored row is compared with the new
-one (a retried write is a no-op, other content a Conflict).
+DO NOTHING`` on its id and read back by id in the same transaction: when the id was there
+already, the stored row differs from the new one only if it is a clash (a retried write is a
+no-op, other content a Conflict). The row count of the insert would say which, but psycopg does
+not report it for this statement.
 """
 
 from __future__ import annotations
@@ -106,6 +108,33 @@ def _profile(row: Any) -> WindowProfile:
         profile=json.loads(row.profile),
         created_at=row.created_at,
     )
+
+
+def segments_query(
+    project_id: str,
+    deployment: str,
+    start: int | None,
+    end: int | None,
+    limit: int | None,
+    dialect: str,
+) -> sa.Select[Any]:
+    """The segments of a deployment that overlap ``[start, end]``, by start time, then id.
+
+    One bounded range of the ``(project_id, deployment, start_time)`` index: a segment spans at
+    most :data:`~loopml.store.deployments.MAX_SEGMENT_SPAN_MS`, so one that ends at or after
+    ``start`` starts at or after ``start`` minus that span.
+    """
+    stmt = sa.select(prediction_segments).where(
+        _ps.project_id == project_id, _ps.deployment == deployment
+    )
+    if start is not None:
+        stmt = stmt.where(_ps.end_time >= start, _ps.start_time >= start - dep.MAX_SEGMENT_SPAN_MS)
+    if end is not None:
+        stmt = stmt.where(_ps.start_time <= end)
+    # Ids are lowercase hex; "C" orders them by code point on PostgreSQL too.
+    by_id = _ps.id.collate("C") if dialect == "postgresql" else _ps.id
+    stmt = stmt.order_by(_ps.start_time, by_id)
+    return stmt if limit is None else stmt.limit(limit)
 
 
 def _need_project(conn: Connection, project_id: str) -> None:
@@ -270,8 +299,9 @@ class SqlDeploymentStore:
 
         def tx(conn: Connection) -> None:
             _need_project(conn, s.project_id)
-            if conn.execute(add).rowcount == 0:  # the id is taken: a retry, or a clash
-                dep.check_same(_segment(conn.execute(_SEGMENT, {"id": s.id}).one()), s)
+            conn.execute(add)
+            # Ours (the same but maybe for created_at), or there already: a retry, or a clash.
+            dep.check_same(_segment(conn.execute(_SEGMENT, {"id": s.id}).one()), s)
 
         self._write(tx)
 
@@ -283,21 +313,7 @@ class SqlDeploymentStore:
         end: int | None,
         limit: int | None,
     ) -> list[PredictionSegment]:
-        stmt = sa.select(prediction_segments).where(
-            _ps.project_id == project_id, _ps.deployment == deployment
-        )
-        if start is not None:
-            # The lower bound on start_time keeps the index range bounded (segments are short).
-            stmt = stmt.where(
-                _ps.end_time >= start, _ps.start_time >= start - dep.MAX_SEGMENT_SPAN_MS
-            )
-        if end is not None:
-            stmt = stmt.where(_ps.start_time <= end)
-        # Ids are lowercase hex; "C" orders them by code point on PostgreSQL too.
-        by_id = _ps.id.collate("C") if self._dialect == "postgresql" else _ps.id
-        stmt = stmt.order_by(_ps.start_time, by_id)
-        if limit is not None:
-            stmt = stmt.limit(limit)
+        stmt = segments_query(project_id, deployment, start, end, limit, self._dialect)
 
         def tx(conn: Connection) -> list[PredictionSegment]:
             rows = conn.execute(stmt).all()
@@ -328,8 +344,9 @@ class SqlDeploymentStore:
 
         def tx(conn: Connection) -> None:
             _need_project(conn, p.project_id)
-            if conn.execute(add).rowcount == 0:  # the id is taken: a retry, or a clash
-                dep.check_same(_profile(conn.execute(_PROFILE, {"id": p.id}).one()), p)
+            conn.execute(add)
+            # Ours (the same but maybe for created_at), or there already: a retry, or a clash.
+            dep.check_same(_profile(conn.execute(_PROFILE, {"id": p.id}).one()), p)
 
         self._write(tx)
 
