@@ -34,7 +34,15 @@ _LAZY_GROUPS = {
         "loopml.cli.models",
         "Register, inspect, promote, roll back, evaluate and compare models.",
     ),
+    "deployments": (
+        "loopml.cli.deployments",
+        "List and show deployments; set canary and shadow traffic, promote, roll back.",
+    ),
     # A Typer app with one command and no callback becomes that command, not a group.
+    "serve": (
+        "loopml.cli.serve",
+        "Serve a model or a deployment over HTTP (loopml JSON, Open Inference v2, MLflow).",
+    ),
     "predict": (
         "loopml.cli.predict",
         "Score a file, a folder of Parquet files or a dataset with a model, in chunks.",

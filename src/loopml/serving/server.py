@@ -237,6 +237,7 @@ class _StoreSink:
             size_bytes=size,
             routes=routes,
             model_versions=versions,
+            segment_id=digest[:32],  # a retry of the same segment indexes it once
             project=self.spec.project,
         )
 

@@ -1,0 +1,125 @@
+"""The prediction log: every prediction stored as Parquet segments and window profiles, off the
+request path; when the sink fails or falls behind, requests go on and drops are counted."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow.parquet as pq
+
+from loopml.serving.inputs import Decoded
+from loopml.serving.prediction_log import PredictionLogger, build_table
+from loopml.serving.runtime import Outputs
+from loopml.stats import DatasetProfile
+
+LOG = {"prediction_log": {"enabled": True, "flush_seconds": 0.1, "window_seconds": 60}}
+
+
+def _row(X: Any, i: int = 0) -> dict[str, float]:
+    return {k: float(v) for k, v in X.iloc[i].items()}
+
+
+def test_every_prediction_is_logged_with_its_id(serve: Any, bc_store: Any, bc_data: Any) -> None:
+    X, _ = bc_data
+    ids: list[str] = []
+    with serve(settings=LOG) as (url, app), httpx.Client(base_url=url) as http:
+        for i in range(30):
+            rows = [_row(X, i), _row(X, i + 1)] if i % 3 == 0 else [_row(X, i)]
+            body = http.post("/predict", json={"rows": rows}).json()
+            ids.extend(body["prediction_ids"])
+        logger = app.logger
+    counts = logger.counts  # the server flushed and closed the log on shutdown
+    assert counts.served == counts.logged == len(ids) == 40
+    assert counts.dropped == 0 and counts.pending == 0
+    segments = bc_store.list_prediction_segments("bc")
+    assert sum(s.rows for s in segments) == 40
+    tables = [pq.read_table(io.BytesIO(bc_store.artifacts.read(s.digest))) for s in segments]
+    logged = sorted(id_ for t in tables for id_ in t.column("prediction_id").to_pylist())
+    assert logged == sorted(ids)
+    table = tables[0]
+    assert {"time", "route", "model_version", "latency_ms", "prediction"} <= set(
+        table.column_names
+    )
+    assert "input.mean radius" in table.column_names
+    assert set(table.column("model_version").to_pylist()) == {"bc/1"}
+    windows = bc_store.list_window_profiles("bc")
+    assert sum(w.rows for w in windows) == 40
+    profile = DatasetProfile.from_dict(windows[0].profile)
+    assert "prediction" in profile and "mean radius" in profile
+    # binned on the training data's edges (the reference), so drift is a comparison of counts
+    reference_edges = profile["mean radius"].edges  # type: ignore[union-attr]
+    assert len(reference_edges) > 3
+
+
+def test_a_dead_sink_drops_and_counts_but_requests_go_on(
+    serve: Any, bc_store: Any, bc_data: Any, monkeypatch: Any
+) -> None:
+    X, _ = bc_data
+
+    def dead(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("the metadata store is gone")
+
+    monkeypatch.setattr(bc_store, "log_prediction_segment", dead)
+    with serve(settings=LOG) as (url, app), httpx.Client(base_url=url) as http:
+        for i in range(25):
+            assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
+        time.sleep(0.3)
+        text = http.get("/metrics").text
+        logger = app.logger
+    counts = logger.counts
+    assert counts.served == 25 and counts.logged == 0 and counts.dropped == 25
+    assert 'loopml_prediction_log_rows_total{deployment="bc",state="served"}' in text
+
+
+class SlowSink:
+    def __init__(self) -> None:
+        self.rows = 0
+        self.release = threading.Event()
+
+    def write(self, table: Any, *, start: int, end: int) -> None:
+        self.release.wait(5)
+        self.rows += table.num_rows
+
+
+def _decoded(n: int) -> tuple[Decoded, Outputs]:
+    cols = {"x": np.arange(n, dtype=float), "y": np.ones(n)}
+    return Decoded(rows=n, columns=cols), Outputs(np.arange(n) % 2)
+
+
+def test_a_full_buffer_drops_new_predictions_and_keeps_the_books_exact() -> None:
+    sink = SlowSink()
+    logger = PredictionLogger(sink, flush_seconds=0.05, flush_rows=10, max_pending_rows=30)
+    start = time.perf_counter()
+    for i in range(100):
+        decoded, outputs = _decoded(2)
+        logger.record(
+            f"r{i}", decoded, outputs, route="primary", model_version="m/1", latency_ms=1.0
+        )
+    elapsed = time.perf_counter() - start
+    assert elapsed < 0.5  # never waits for the sink
+    mid = logger.counts
+    assert mid.served == 200 and mid.dropped > 0
+    assert mid.served == mid.logged + mid.dropped + mid.pending
+    sink.release.set()
+    counts = logger.close()
+    assert counts.served == counts.logged + counts.dropped == 200
+    assert counts.logged == sink.rows
+
+
+def test_build_table_unifies_routes_with_different_inputs() -> None:
+    from loopml.serving.prediction_log import _Entry
+
+    a = _Entry("a", 1000, "primary", "m/1", 2, {"x": np.array([1.0, 2.0])}, np.array([0, 1]), 1.0)
+    b = _Entry(
+        "b", 2000, "shadow", "m/2", 1, {"z": np.array(["u"], dtype=object)}, np.array([1]), 2.0
+    )
+    table = build_table([a, b])
+    assert table.num_rows == 3
+    assert table.column("prediction_id").to_pylist() == ["a-0", "a-1", "b"]
+    assert table.column("input.x").to_pylist() == [1.0, 2.0, None]
+    assert table.column("input.z").to_pylist() == [None, None, "u"]
