@@ -33,17 +33,22 @@ if TYPE_CHECKING:
     from loopml.entities import Dataset as Dataset
     from loopml.entities import DatasetInput as DatasetInput
     from loopml.entities import DatasetVersion as DatasetVersion
+    from loopml.entities import Deployment as Deployment
     from loopml.entities import Environment as Environment
     from loopml.entities import Metric as Metric
     from loopml.entities import MetricHistory as MetricHistory
     from loopml.entities import ModelVersion as ModelVersion
     from loopml.entities import Page as Page
     from loopml.entities import Param as Param
+    from loopml.entities import PredictionSegment as PredictionSegment
     from loopml.entities import Project as Project
     from loopml.entities import RegisteredModel as RegisteredModel
+    from loopml.entities import Route as Route
+    from loopml.entities import RouteRole as RouteRole
     from loopml.entities import Run as Run
     from loopml.entities import RunStatus as RunStatus
     from loopml.entities import Tag as Tag
+    from loopml.entities import WindowProfile as WindowProfile
     from loopml.errors import LoopError as LoopError
     from loopml.models import Gate as Gate
     from loopml.models import ModelSignature as ModelSignature
@@ -94,17 +99,22 @@ _LAZY = {
             "Dataset",
             "DatasetInput",
             "DatasetVersion",
+            "Deployment",
             "Environment",
             "Metric",
             "MetricHistory",
             "ModelVersion",
             "Page",
             "Param",
+            "PredictionSegment",
             "Project",
             "RegisteredModel",
+            "Route",
+            "RouteRole",
             "Run",
             "RunStatus",
             "Tag",
+            "WindowProfile",
         )
     },
     **{
@@ -157,6 +167,7 @@ __all__ = [
     "Dataset",
     "DatasetInput",
     "DatasetVersion",
+    "Deployment",
     "Environment",
     "Gate",
     "LoopError",
@@ -166,12 +177,16 @@ __all__ = [
     "ModelVersion",
     "Page",
     "Param",
+    "PredictionSegment",
     "Project",
     "RegisteredModel",
+    "Route",
+    "RouteRole",
     "Run",
     "RunComparison",
     "RunStatus",
     "Tag",
+    "WindowProfile",
     "__version__",
     "active_run",
     "end_run",

@@ -268,7 +268,7 @@ class DeploymentNotFound(NotFound):
         super().__init__(
             message
             or f"deployment {name!r} does not exist; list deployments with "
-            "Client.list_deployments() (is it in another project?)"
+            "`loopml deployments list` (is it in another project?)"
         )
         self.name = name
 

@@ -21,6 +21,7 @@ from loopml.client import environment as _environment
 from loopml.client.buffer import MetricBuffer
 from loopml.client.compare import RunComparison
 from loopml.client.datasets import DatasetMethods
+from loopml.client.deployments import DeploymentMethods
 from loopml.client.registry import RegistryMethods
 from loopml.config import Settings, get_settings
 from loopml.entities import (
@@ -61,10 +62,12 @@ def _param_value(value: object) -> str:
     )
 
 
-class Client(DatasetMethods, RegistryMethods):
-    """Track projects, runs, params, metrics, tags and artifacts against one store; the dataset
-    and model-registry methods come from :class:`~loopml.client.datasets.DatasetMethods` and
-    :class:`~loopml.client.registry.RegistryMethods`.
+class Client(DatasetMethods, RegistryMethods, DeploymentMethods):
+    """Track projects, runs, params, metrics, tags and artifacts against one store; the dataset,
+    model-registry and deployment methods come from
+    :class:`~loopml.client.datasets.DatasetMethods`,
+    :class:`~loopml.client.registry.RegistryMethods` and
+    :class:`~loopml.client.deployments.DeploymentMethods`.
 
     Args:
         tracking_uri: the metadata store: a folder, ``sqlite:///file.db``,
