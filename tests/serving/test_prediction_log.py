@@ -68,12 +68,16 @@ def test_a_dead_sink_drops_and_counts_but_requests_go_on(
     with serve(settings=LOG) as (url, app), httpx.Client(base_url=url) as http:
         for i in range(25):
             assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
-        time.sleep(0.3)
-        text = http.get("/metrics").text
+        deadline = time.monotonic() + 10
+        text = ""
+        served = 'loopml_prediction_log_rows_total{deployment="bc",state="dropped"} 25.0'
+        while served not in text and time.monotonic() < deadline:
+            time.sleep(0.1)
+            text = http.get("/metrics").text
         logger = app.logger
     counts = logger.counts
     assert counts.served == 25 and counts.logged == 0 and counts.dropped == 25
-    assert 'loopml_prediction_log_rows_total{deployment="bc",state="served"}' in text
+    assert served in text
 
 
 class SlowSink:
@@ -114,9 +118,25 @@ def test_a_full_buffer_drops_new_predictions_and_keeps_the_books_exact() -> None
 def test_build_table_unifies_routes_with_different_inputs() -> None:
     from loopml.serving.prediction_log import _Entry
 
-    a = _Entry("a", 1000, "primary", "m/1", 2, {"x": np.array([1.0, 2.0])}, np.array([0, 1]), 1.0)
+    a = _Entry(
+        "a",
+        1000,
+        "primary",
+        "m/1",
+        2,
+        Decoded(rows=2, matrix=np.array([[1.0], [2.0]]), names=("x",)),
+        np.array([0, 1]),
+        1.0,
+    )
     b = _Entry(
-        "b", 2000, "shadow", "m/2", 1, {"z": np.array(["u"], dtype=object)}, np.array([1]), 2.0
+        "b",
+        2000,
+        "shadow",
+        "m/2",
+        1,
+        Decoded(rows=1, columns={"z": np.array(["u"], dtype=object)}),
+        np.array([1]),
+        2.0,
     )
     table = build_table([a, b])
     assert table.num_rows == 3

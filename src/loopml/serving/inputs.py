@@ -14,6 +14,7 @@ same input and report the same problems.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,12 +39,24 @@ _WHOLE = "(input)"
 
 @dataclass(slots=True)
 class Decoded:
-    """Checked input of one request: ``columns`` (tabular; arrays or Series in the signature's
-    order) or ``tensors`` (a tensor signature: one array, or a dict of arrays), and ``rows``."""
+    """Checked input of one request, and its number of ``rows``: ``matrix`` (a 2-D float array
+    whose columns are ``names``, the fast path for numeric tables), ``columns`` (tabular; arrays
+    or Series in the signature's order) or ``tensors`` (one array, or a dict of arrays)."""
 
     rows: int
     columns: dict[str, Any] | None = None
     tensors: Any = None
+    matrix: np.ndarray[Any, Any] | None = None
+    names: Sequence[str] = ()
+
+    def column_map(self) -> dict[str, Any] | None:
+        """The input as columns (views of the matrix, when that is the form), or None for
+        tensors."""
+        if self.columns is not None:
+            return self.columns
+        if self.matrix is not None:
+            return {n: self.matrix[:, i] for i, n in enumerate(self.names)}
+        return None
 
 
 def columns_from_records(records: Sequence[Any]) -> Columns | None:
@@ -98,6 +111,8 @@ class InputPlan:
                 if col.type in (ColumnType.FLOAT, ColumnType.INTEGER) and not col.nullable:
                     self._numeric[col.name] = col.type == ColumnType.INTEGER
         self.all_numeric = bool(self.names) and len(self._numeric) == len(self.names)
+        self.all_float = self.all_numeric and not any(self._numeric.values())
+        self._name_set = frozenset(self.names)
         self.drops_extra = extra == "drop" or (
             self.schema is not None and self.schema.allow_extra_columns
         )
@@ -142,6 +157,58 @@ class InputPlan:
                 return self._general(columns)
             out[name] = array
         return Decoded(rows=lengths.pop(), columns=out)
+
+    def decode_matrix(self, rows: Sequence[Any]) -> Decoded | None:
+        """The fast path for a table of float columns: positional rows (lists in the
+        signature's order) of plain JSON numbers become one float array; None when the rows
+        are anything else (the caller takes the general path, which reports problems)."""
+        if not self.all_float or not rows:
+            return None
+        width = len(self.names)
+        for row in rows:
+            if type(row) is not list or len(row) != width:
+                return None
+        if not set(map(type, itertools.chain.from_iterable(rows))) <= _NUMBER_TYPES:
+            return None
+        try:
+            matrix = np.array(rows, dtype=np.float64)
+        except OverflowError:
+            return None
+        return Decoded(rows=len(rows), matrix=matrix, names=self.names)
+
+    def decode_records(self, records: Sequence[Any]) -> Decoded | None:
+        """The fast path for records (dicts) of a float table, or None (see
+        :meth:`decode_matrix`). Extra keys are refused unless the plan drops them."""
+        if not self.all_float or not records:
+            return None
+        names, name_set = self.names, self._name_set
+        exact = not self.drops_extra
+        rows = []
+        for record in records:
+            if type(record) is not dict:
+                return None
+            keys = record.keys()
+            if (keys != name_set) if exact else not name_set <= keys:
+                return None
+            rows.append([record[n] for n in names])
+        return self.decode_matrix(rows)
+
+    def decode_split(self, columns: Sequence[Any], rows: Sequence[Any]) -> Decoded | None:
+        """The fast path for a table given as column names and positional rows (MLflow's
+        ``dataframe_split``), or None."""
+        if not self.all_float:
+            return None
+        if list(columns) == self.names:
+            return self.decode_matrix(rows)
+        if len(set(columns)) != len(columns) or not self._name_set <= set(columns):
+            return None
+        if not self.drops_extra and len(columns) != len(self.names):
+            return None
+        index = [list(columns).index(n) for n in self.names]
+        try:
+            return self.decode_matrix([[row[i] for i in index] for row in rows])
+        except (IndexError, TypeError):
+            return None
 
     def _general(self, columns: Mapping[str, Any]) -> Decoded:
         """The exact path: through the signature's own ``prepare`` (pandas)."""
@@ -196,6 +263,9 @@ class InputPlan:
                     ]
                 )
             return self._general({str(i): array[:, i] for i in range(array.shape[1])})
+        fast = self.decode_matrix(rows)
+        if fast is not None:
+            return fast
         columns = columns_from_rows(rows, self.names)
         if columns is None:
             widths = sorted({len(r) if isinstance(r, list) else -1 for r in rows})

@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -72,7 +72,7 @@ class _Entry:
     route: str
     model_version: str
     rows: int
-    columns: Mapping[str, Any] | None
+    inputs: Decoded
     predictions: Any
     latency_ms: float
 
@@ -176,7 +176,7 @@ class PredictionLogger:
                     route,
                     model_version,
                     rows,
-                    decoded.columns,
+                    decoded,
                     outputs.predictions,
                     latency_ms,
                 )
@@ -332,15 +332,22 @@ def prediction_ids(request_id: str, rows: int) -> list[str]:
 def _columns(entries: Sequence[_Entry], *, prefix: str) -> dict[str, Any]:
     """The entries' input columns and predictions, concatenated."""
     out: dict[str, Any] = {}
-    first = entries[0].columns
-    if first is not None and all(e.columns is not None for e in entries):
+    maps = [e.inputs.column_map() for e in entries]
+    first = maps[0]
+    if first is not None and all(m is not None for m in maps):
         for name in first:
-            parts = [np.asarray(e.columns[name]) for e in entries]  # type: ignore[index]
+            parts = [np.asarray(m[name]) for m in maps]  # type: ignore[index]
             out[prefix + name] = np.concatenate(parts) if len(parts) > 1 else parts[0]
     preds = [np.asarray(e.predictions) for e in entries]
     joined = np.concatenate(preds) if len(preds) > 1 else preds[0]
     out[PREDICTION] = list(joined) if joined.ndim > 1 else joined
     return out
+
+
+def _input_names(decoded: Decoded) -> tuple[str, ...]:
+    if decoded.columns is not None:
+        return tuple(decoded.columns)
+    return tuple(decoded.names) if decoded.matrix is not None else ()
 
 
 def build_table(entries: Sequence[_Entry]) -> pa.Table:
@@ -351,7 +358,7 @@ def build_table(entries: Sequence[_Entry]) -> pa.Table:
     tables = []
     groups: dict[tuple[str, ...], list[_Entry]] = defaultdict(list)
     for e in entries:
-        groups[tuple(e.columns) if e.columns is not None else ()].append(e)
+        groups[_input_names(e.inputs)].append(e)
     for group in groups.values():
         ids: list[str] = []
         for e in group:

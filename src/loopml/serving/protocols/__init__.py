@@ -52,7 +52,7 @@ class PayloadTooLarge(LoopError):
     http_status = 413
 
 
-Kind = Literal["columns", "records", "rows", "tensors", "frame"]
+Kind = Literal["columns", "records", "rows", "split", "tensors", "frame"]
 
 
 @dataclass(slots=True)
@@ -60,7 +60,8 @@ class Payload:
     """What a request asks for, before a model is chosen.
 
     Attributes:
-        kind: ``columns`` (a dict of column lists), ``records`` (a list of dicts), ``rows``
+        kind: ``columns`` (a dict of column lists), ``records`` (a list of dicts), ``split``
+            (a pair: column names, positional rows), ``rows``
             (positional rows, or a tensor batch), ``tensors`` (a dict of named arrays) or
             ``frame`` (a DataFrame, from CSV or Parquet).
         data: the rows in that shape.
@@ -88,7 +89,18 @@ class Payload:
         kind, data = self.kind, self.data
         if kind == "columns":
             return plan.decode_tensors(data) if plan.tensor else plan.decode_columns(data)
+        if kind == "split":
+            fast = plan.decode_split(data[0], data[1])
+            if fast is not None:
+                return fast
+            columns_, rows = data
+            return plan.decode_columns(
+                {str(c): [r[i] for r in rows] for i, c in enumerate(columns_)}
+            )
         if kind == "records":
+            fast = plan.decode_records(data)
+            if fast is not None:
+                return fast
             columns = columns_from_records(data)
             if columns is None:
                 columns = _ragged_records(data)

@@ -115,9 +115,7 @@ def _split(value: Any) -> Payload:
     width = len(columns)
     if not all(isinstance(r, list) and len(r) == width for r in rows):
         raise BadRequest(f"every row of 'dataframe_split.data' must be a list of {width} values")
-    return Payload(
-        "columns", {str(c): [r[i] for r in rows] for i, c in enumerate(columns)}, lenient=True
-    )
+    return Payload("split", ([str(c) for c in columns], rows), lenient=True)
 
 
 def _keys_message(data: Any) -> str:
