@@ -3,6 +3,7 @@ scikit-learn model: every input kind, chunking, the output's shape, errors, memo
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -356,6 +358,56 @@ def test_ray_missing_names_the_extra(
     with pytest.raises(MissingExtra, match=r"pip install 'loopml\[ray\]'"):
         score(store, tmp_path / "in.parquet", tmp_path / "out.parquet", executor="ray")
     assert not (tmp_path / "out.parquet").exists() and leftovers(tmp_path) == []
+
+
+# --- S3 --------------------------------------------------------------------------------------
+
+
+def _put_parquet(s3_client: Any, bucket: str, key: str, frame: pd.DataFrame) -> None:
+    body = io.BytesIO()
+    frame.to_parquet(body, index=False)
+    s3_client.put_object(Bucket=bucket, Key=key, Body=body.getvalue())
+
+
+def _get(s3_client: Any, bucket: str, key: str) -> bytes:
+    body: bytes = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+@pytest.mark.s3
+@pytest.mark.slow  # a moto server and s3fs: a few seconds
+def test_s3_files_and_folders_in_and_out(
+    store: Store,
+    champion: Predictor,
+    s3_endpoint: str,
+    s3_client: Any,
+    s3_bucket: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LOOPML_S3_ENDPOINT_URL", s3_endpoint)  # as for the artifact store
+    frame = customers(900)
+    _put_parquet(s3_client, s3_bucket, "in/all.parquet", frame)
+    _put_parquet(s3_client, s3_bucket, "in/parts/day=1/a.parquet", frame.iloc[:350])
+    _put_parquet(s3_client, s3_bucket, "in/parts/day=2/b.parquet", frame.iloc[350:])
+    s3_client.put_object(Bucket=s3_bucket, Key="in/parts/_SUCCESS", Body=b"")
+    s3_client.put_object(
+        Bucket=s3_bucket, Key="in/all.csv", Body=frame.to_csv(index=False).encode()
+    )
+    url = f"s3://{s3_bucket}"
+    want = expected(champion, frame)
+    result = score(store, f"{url}/in/all.parquet", f"{url}/out/a.parquet", chunk_rows=400)
+    assert (result.rows, result.chunks, result.output) == (900, 3, f"{url}/out/a.parquet")
+    got = pd.read_parquet(io.BytesIO(_get(s3_client, s3_bucket, "out/a.parquet")))
+    pd.testing.assert_frame_equal(got, want)
+    result = score(store, f"{url}/in/parts/", f"{url}/out/b.parquet", chunk_rows=400)
+    assert (result.rows, result.chunks) == (900, 3)
+    got = pd.read_parquet(io.BytesIO(_get(s3_client, s3_bucket, "out/b.parquet")))
+    pd.testing.assert_frame_equal(got, want)
+    score(store, f"{url}/in/all.csv", f"{url}/out/c.csv", keep_columns=["id"])
+    got = pd.read_csv(io.BytesIO(_get(s3_client, s3_bucket, "out/c.csv")))
+    pd.testing.assert_frame_equal(got, want[["id", "prediction"]])
+    with pytest.raises(InvalidData, match="holds no Parquet files"):
+        score(store, f"{url}/nothing/", f"{url}/out/d.parquet")
 
 
 # --- memory ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +33,7 @@ __all__ = [
     "Output",
     "check_kept",
     "conform",
+    "fs_options",
     "open_input",
     "output_format",
     "rechunk",
@@ -68,8 +69,12 @@ def open_input(
     chunk_rows: int,
     client: Client | None = None,
     project: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
 ) -> BatchInput:
     """Open a file, a folder of Parquet files or a ``datasets:/`` URI for chunked reading.
+
+    A URL (``s3://bucket/in.parquet``) may name a file or a folder; ``storage_options`` go to
+    its fsspec filesystem.
 
     Raises:
         InvalidData: the input does not exist, is empty, or cannot be read.
@@ -81,6 +86,7 @@ def open_input(
         raise InvalidArgument(f"the input must be a path or a URI, not {type(data).__name__}")
     if text.startswith("datasets:"):
         return _dataset_input(text, chunk_rows, client, project)
+    options = fs_options(text, storage_options)
     if "://" not in text or text.startswith("file://"):
         local = Path(os.path.expanduser(text.removeprefix("file://")))
         if local.is_dir():
@@ -90,16 +96,19 @@ def open_input(
                 f"input {text!r} does not exist; give a CSV or Parquet file, a folder of "
                 "Parquet files, or a dataset version such as datasets:/NAME/VERSION"
             )
-    return _file_input(text, chunk_rows)
+    elif text.endswith("/") or not Path(text.rsplit("/", 1)[-1]).suffix:
+        return _remote_folder_input(text, chunk_rows, options)
+    return _file_input(text, chunk_rows, options)
 
 
-def _file_input(path: str, chunk_rows: int) -> BatchInput:
+def _file_input(path: str, chunk_rows: int, options: dict[str, Any]) -> BatchInput:
     name = path.lower().rsplit("/", 1)[-1]
     if name.endswith(_PARQUET):
-        return _parquet_input([path], path, chunk_rows)
+        return _parquet_input([path], path, chunk_rows, options)
     from loopml.data.sources import open_source
 
-    source = open_source(path, batch_rows=chunk_rows)  # CSV, TSV, JSON lines
+    # CSV, TSV, JSON lines
+    source = open_source(path, batch_rows=chunk_rows, storage_options=options)
     assert source.schema is not None  # files always know their schema
     return BatchInput(
         description=path,
@@ -116,39 +125,63 @@ def _dataset_input(
 
     version = get_dataset(uri, project=project, client=client)
     path = local_parquet(version, client)
-    return _parquet_input([str(path)], version.uri, chunk_rows)
+    return _parquet_input([str(path)], version.uri, chunk_rows, {})
 
 
 def _folder_input(folder: Path, chunk_rows: int) -> BatchInput:
     """The Parquet files under ``folder`` (recursively, in path order) as one input; files and
     folders whose names start with ``.`` or ``_`` (``_SUCCESS``, ``.crc``) are skipped."""
-    files = sorted(
-        p
-        for p in folder.rglob("*")
-        if p.suffix.lower() in _PARQUET
-        and p.is_file()
-        and not any(part.startswith((".", "_")) for part in p.relative_to(folder).parts)
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    parts = _parquet_parts(str(folder), [str(p.relative_to(folder)) for p in files])
+    return _parquet_input([str(folder / p) for p in parts], str(folder), chunk_rows, {})
+
+
+def _remote_folder_input(url: str, chunk_rows: int, options: dict[str, Any]) -> BatchInput:
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(url, **options)
+        found = fs.find(root) if fs.isdir(root) else []
+    except (OSError, ValueError) as exc:
+        raise InvalidData(f"cannot list {url!r}: {exc}") from exc
+    if not found and not url.endswith("/"):  # a file without an extension
+        return _file_input(url, chunk_rows, options)
+    base = str(root).rstrip("/") + "/"
+    parts = _parquet_parts(url, [str(f).removeprefix(base) for f in found])
+    return _parquet_input([url.rstrip("/") + "/" + p for p in parts], url, chunk_rows, options)
+
+
+def _parquet_parts(folder: str, names: list[str]) -> list[str]:
+    """The Parquet files among a folder's files (paths relative to it), in path order, leaving
+    out any under a name that starts with ``.`` or ``_`` (``_SUCCESS``, ``_temporary/``)."""
+    parts = sorted(
+        name
+        for name in names
+        if name.lower().endswith(_PARQUET)
+        and not any(part.startswith((".", "_")) for part in name.split("/"))
     )
-    if not files:
+    if not parts:
         raise InvalidData(
-            f"folder {str(folder)!r} holds no Parquet files (*.parquet, *.pq); give a folder of "
+            f"folder {folder!r} holds no Parquet files (*.parquet, *.pq); give a folder of "
             "Parquet files, or a CSV or Parquet file"
         )
-    return _parquet_input([str(p) for p in files], str(folder), chunk_rows)
+    return parts
 
 
-def _parquet_input(paths: list[str], description: str, chunk_rows: int) -> BatchInput:
+def _parquet_input(
+    paths: list[str], description: str, chunk_rows: int, options: dict[str, Any]
+) -> BatchInput:
     """Parquet files read one after the other, each conformed to the first one's columns."""
-    with _parquet_file(paths[0]) as (reader, _):
+    with _parquet_file(paths[0], options) as (reader, _):
         schema = _visible_schema(reader.schema_arrow)
     total = 0
     for path in paths:
-        with _parquet_file(path) as (reader, _):
+        with _parquet_file(path, options) as (reader, _):
             total += reader.metadata.num_rows
 
     def batches() -> Iterator[pa.RecordBatch]:
         for path in paths:
-            with _parquet_file(path) as (reader, where):
+            with _parquet_file(path, options) as (reader, where):
                 names = _visible_schema(reader.schema_arrow).names
                 try:
                     for batch in reader.iter_batches(batch_size=chunk_rows, columns=names):
@@ -162,7 +195,7 @@ def _parquet_input(paths: list[str], description: str, chunk_rows: int) -> Batch
 
 
 @contextmanager
-def _parquet_file(path: str) -> Iterator[tuple[pq.ParquetFile, str]]:
+def _parquet_file(path: str, options: dict[str, Any]) -> Iterator[tuple[pq.ParquetFile, str]]:
     """A Parquet file opened to read in bounded memory, and how to name it in messages.
 
     Arrow's defaults pre-buffer every row group asked for (``iter_batches`` asks for all): the
@@ -180,7 +213,7 @@ def _parquet_file(path: str) -> Iterator[tuple[pq.ParquetFile, str]]:
             reader = pq.ParquetFile(location, pre_buffer=False, buffer_size=_READ_BUFFER)
             handle = None
         else:
-            fs, fs_path = fsspec.core.url_to_fs(path)
+            fs, fs_path = fsspec.core.url_to_fs(path, **options)
             handle = fs.open(fs_path, "rb")
             reader = pq.ParquetFile(handle, pre_buffer=False, buffer_size=_READ_BUFFER)
     except FileNotFoundError as exc:
@@ -295,8 +328,11 @@ class Output:
     local temporary file and uploaded at the end. Not thread-safe: one writer per output.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], storage_options: Mapping[str, Any] | None = None
+    ) -> None:
         self.path = os.fspath(path)
+        self._options = fs_options(self.path, storage_options)
         self.format = output_format(self.path)
         self._remote = "://" in self.path and not self.path.startswith("file://")
         if self._remote:
@@ -348,7 +384,7 @@ class Output:
             return
         import fsspec
 
-        fs, fs_path = fsspec.core.url_to_fs(self.path)
+        fs, fs_path = fsspec.core.url_to_fs(self.path, **self._options)
         try:
             fs.put_file(str(self._tmp), fs_path)
         finally:
@@ -363,6 +399,21 @@ class Output:
                 pass
             self._writer = None
         self._tmp.unlink(missing_ok=True)
+
+
+def fs_options(url: str, given: Mapping[str, Any] | None) -> dict[str, Any]:
+    """fsspec options for ``url``: ``given``, and for ``s3://`` the endpoint of
+    ``LOOPML_S3_ENDPOINT_URL`` (or ``AWS_ENDPOINT_URL``), as the artifact store does."""
+    options = dict(given or {})
+    if url.split("://", 1)[0].lower() in ("s3", "s3a") and "://" in url:
+        from loopml.config import get_settings
+
+        endpoint = get_settings().s3_endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
+        if endpoint and "endpoint_url" not in options:
+            client_kwargs = dict(options.get("client_kwargs") or {})
+            client_kwargs.setdefault("endpoint_url", endpoint)
+            options["client_kwargs"] = client_kwargs
+    return options
 
 
 def check_kept(schema: pa.Schema, keep: Sequence[str] | None, description: str) -> list[str]:

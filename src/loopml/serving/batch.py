@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +98,7 @@ def predict_batch(
     ray_address: str | None = None,
     ray_workers: int | None = None,
     progress: bool = True,
+    storage_options: Mapping[str, Any] | None = None,
     client: Client | None = None,
     project: str | None = None,
 ) -> BatchResult:
@@ -131,6 +132,8 @@ def predict_batch(
             (without its dashboard), stopped at the end.
         ray_workers: Ray actors to start (default: one per CPU of the cluster).
         progress: show a progress bar with rows/s on stderr (when it is a terminal).
+        storage_options: fsspec options for an input or output URL (credentials,
+            ``client_kwargs``); for ``s3://``, ``LOOPML_S3_ENDPOINT_URL`` sets the endpoint.
         client: the client for ``models:/``, ``runs:/`` and ``datasets:/`` URIs (default: the
             fluent API's).
         project: the project of those URIs (default: the client's current one).
@@ -152,10 +155,16 @@ def predict_batch(
     output_format(output)  # refuse a bad extension before loading anything
     predictor, model_uri = _load(model, trusted=trusted, client=client, project=project)
     check_model(predictor, proba=proba)
-    source = open_input(input, chunk_rows=chunk_rows, client=client, project=project)
+    source = open_input(
+        input,
+        chunk_rows=chunk_rows,
+        client=client,
+        project=project,
+        storage_options=storage_options,
+    )
     kept = check_kept(source.schema, keep_columns, source.description)
     started = time.perf_counter()
-    out = Output(output)
+    out = Output(output, storage_options)
     try:
         rows, chunks = _run(
             predictor,
