@@ -186,6 +186,31 @@ def test_probabilities(store: Store, champion: Predictor, tmp_path: Path) -> Non
     np.testing.assert_allclose(written[["proba_0", "proba_1"]].to_numpy(), proba)
 
 
+def test_text_features_and_text_labels(tmp_path: Path) -> None:
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    frame = customers(600)
+    features = frame[["a", "plan"]]
+    labels = np.where(frame.a + (frame.plan == "pro") > 0.5, "yes", "no")
+    pipeline = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["plan"]), ("passthrough", ["a"])),
+        LogisticRegression(),
+    ).fit(features, labels)
+    save_model(pipeline, tmp_path / "model", input_example=features.head(5))
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    predict_batch(tmp_path / "model", tmp_path / "in.csv", tmp_path / "out.parquet",
+                  chunk_rows=250, proba=True, keep_columns=[])  # fmt: skip
+    written = pd.read_parquet(tmp_path / "out.parquet")
+    assert list(written.columns) == ["prediction", "proba_no", "proba_yes"]
+    np.testing.assert_array_equal(written.prediction, pipeline.predict(features))
+    np.testing.assert_allclose(
+        written[["proba_no", "proba_yes"]], pipeline.predict_proba(features)
+    )
+
+
 def test_only_predictions_or_some_columns(store: Store, tmp_path: Path) -> None:
     customers(100).to_parquet(tmp_path / "in.parquet", index=False)
     score(store, tmp_path / "in.parquet", tmp_path / "only.parquet", keep_columns=[], proba=True)
