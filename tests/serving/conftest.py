@@ -4,8 +4,6 @@ uvicorn server on a free port, run in a thread."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,32 +63,14 @@ def bc_store(_bc_store_template: Path, tmp_path: Path) -> loopml.Client:
 
 @contextmanager
 def running(app: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn on a free port in a thread; yields the base URL."""
-    import uvicorn
+    """Serve a built app with uvicorn on a free port in a thread; yields the base URL."""
+    from loopml.serving.background import Server
 
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        loop="asyncio",
-        lifespan="on",
-        log_level="warning",
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+    server = Server.from_app(app).serve_app()
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield server.url
     finally:
-        server.should_exit = True
-        thread.join(30)
+        server.stop()
 
 
 @pytest.fixture
