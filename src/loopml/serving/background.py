@@ -101,6 +101,8 @@ class Server:
     def _serve(self, timeout: float = 60.0) -> None:
         import uvicorn
 
+        if self.app is None:
+            raise LoopError("no app to serve; call start()")
         config = uvicorn.Config(
             self.app,
             host=self.host,
