@@ -370,6 +370,7 @@ class DeploymentSuite(PredictionLogSuite):
             ([_primary(name="has space")], "route name 'has space' is not valid"),
             ([_primary(name="")], "route name '' is not valid"),
             ([_primary(name="r" * 65)], "is not valid"),
+            ([_primary(name="primary\n")], "is not valid"),
             ([{"name": "p", "model_uri": "models:/m/1"}], "route 0 has no role"),
             ([{"name": "p", "model_uri": "models:/m/1", "role": "primary", "w": 1}], "'w'"),
             (["models:/m/1"], "route 0 must be a loopml.Route or a dict"),
