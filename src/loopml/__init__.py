@@ -83,6 +83,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "errors": ("loopml.errors", None),
+    "serving": ("loopml.serving", None),
     "LoopError": ("loopml.errors", "LoopError"),
     "Client": ("loopml.client", "Client"),
     "RunComparison": ("loopml.client", "RunComparison"),
