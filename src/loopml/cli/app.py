@@ -47,6 +47,10 @@ _LAZY_GROUPS = {
         "loopml.cli.predict",
         "Score a file, a folder of Parquet files or a dataset with a model, in chunks.",
     ),
+    "build-image": (
+        "loopml.cli.build_image",
+        "Build a container image that serves a model (podman, buildah or Docker).",
+    ),
 }
 _LAZY_AFTER = "runs"  # where the lazy groups appear in the command list
 
