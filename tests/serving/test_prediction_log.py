@@ -13,11 +13,13 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from loopml.serving.inputs import Decoded
-from loopml.serving.prediction_log import PredictionLogger, build_table
+from loopml.serving.log_writer import LogWriter, build_table
+from loopml.serving.prediction_log import PredictionLogger, _Entry, make_batch
 from loopml.serving.runtime import Outputs
 from loopml.stats import DatasetProfile
 
 LOG = {"prediction_log": {"enabled": True, "flush_seconds": 0.1, "window_seconds": 60}}
+IN_THREAD = {"prediction_log": {**LOG["prediction_log"], "process": False}}
 
 
 def _row(X: Any, i: int = 0) -> dict[str, float]:
@@ -65,7 +67,7 @@ def test_a_dead_sink_drops_and_counts_but_requests_go_on(
         raise ConnectionError("the metadata store is gone")
 
     monkeypatch.setattr(bc_store, "log_prediction_segment", dead)
-    with serve(settings=LOG) as (url, app), httpx.Client(base_url=url) as http:
+    with serve(settings=IN_THREAD) as (url, app), httpx.Client(base_url=url) as http:
         for i in range(25):
             assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
         deadline = time.monotonic() + 10
@@ -97,7 +99,13 @@ def _decoded(n: int) -> tuple[Decoded, Outputs]:
 
 def test_a_full_buffer_drops_new_predictions_and_keeps_the_books_exact() -> None:
     sink = SlowSink()
-    logger = PredictionLogger(sink, flush_seconds=0.05, flush_rows=10, max_pending_rows=30)
+    logger = PredictionLogger(
+        lambda: LogWriter(sink),
+        process=False,
+        flush_seconds=0.05,
+        flush_rows=10,
+        max_pending_rows=30,
+    )
     start = time.perf_counter()
     for i in range(100):
         decoded, outputs = _decoded(2)
@@ -115,9 +123,35 @@ def test_a_full_buffer_drops_new_predictions_and_keeps_the_books_exact() -> None
     assert counts.logged == sink.rows
 
 
-def test_build_table_unifies_routes_with_different_inputs() -> None:
-    from loopml.serving.prediction_log import _Entry
+def test_a_killed_writer_process_is_counted_and_replaced(
+    serve: Any, bc_store: Any, bc_data: Any
+) -> None:
+    X, _ = bc_data
+    with serve(settings=LOG) as (url, app), httpx.Client(base_url=url) as http:
+        for i in range(10):
+            assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
+        writer = app.logger._writer
+        deadline = time.monotonic() + 30
+        while app.logger.counts.logged < 10 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = writer._proc
+        first.kill()
+        first.join(10)
+        for i in range(20):
+            assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
+        deadline = time.monotonic() + 30
+        while app.logger.counts.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert writer._proc is not first and writer._proc.is_alive()
+        for i in range(5):
+            assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
+        logger = app.logger
+    counts = logger.counts
+    assert counts.served == 35 == counts.logged + counts.dropped
+    assert counts.logged >= 15  # the first ten and the last five at least
 
+
+def test_build_table_unifies_routes_with_different_inputs() -> None:
     a = _Entry(
         "a",
         1000,
@@ -138,7 +172,7 @@ def test_build_table_unifies_routes_with_different_inputs() -> None:
         np.array([1]),
         2.0,
     )
-    table = build_table([a, b])
+    table = build_table(make_batch(1, [a, b]).parts)
     assert table.num_rows == 3
     assert table.column("prediction_id").to_pylist() == ["a-0", "a-1", "b"]
     assert table.column("input.x").to_pylist() == [1.0, 2.0, None]

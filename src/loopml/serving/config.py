@@ -63,6 +63,7 @@ class PredictionLogSettings(_Strict):
     max_pending_rows: int = Field(default=200_000, ge=1)
     window_seconds: int = Field(default=300, ge=1, le=86_400)
     profiles: bool = True
+    process: bool = True
 
 
 class ServerSettings(_Strict):

@@ -10,11 +10,12 @@ switches; the old version drains what it queued.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from loopml.client import Client
+    from loopml.serving.log_writer import LogWriter
     from loopml.serving.metrics import ServingMetrics
     from loopml.serving.prediction_log import PredictionLogger
     from loopml.stats import DatasetProfile
@@ -282,6 +284,27 @@ def _reference(client: Client, project: str | None) -> Any:
     return reference
 
 
+def _writer_for(client: Client, spec: ServeSpec, window_seconds: int, profiles: bool) -> LogWriter:
+    from loopml.serving.log_writer import LogWriter
+
+    sink = _StoreSink(client, spec)
+    return LogWriter(
+        sink,
+        windows=sink if profiles else None,
+        window_seconds=window_seconds,
+        reference=_reference(client, spec.project),
+    )
+
+
+def _store_writer(spec_json: str, window_seconds: int, profiles: bool) -> LogWriter:
+    """The prediction-log writer of a writer process (module level, so it pickles)."""
+    from loopml.client import Client
+
+    spec = ServeSpec.from_json(spec_json)
+    client = Client(spec.tracking_uri, spec.artifact_uri)
+    return _writer_for(client, spec, window_seconds, profiles)
+
+
 def build_app(
     spec: ServeSpec, *, client: Client | None = None, start_logger: bool = True
 ) -> ServingApp:
@@ -324,15 +347,20 @@ def build_app(
     logger: PredictionLogger | None = None
     log = settings.prediction_log
     if log.enabled and start_logger:
-        sink = _StoreSink(client, spec)
+        if log.process:  # the writer process opens its own client from the spec
+            factory: Callable[[], LogWriter] = functools.partial(
+                _store_writer, spec.to_json(), log.window_seconds, log.profiles
+            )
+        else:
+            factory = functools.partial(
+                _writer_for, client, spec, log.window_seconds, log.profiles
+            )
         logger = PredictionLogger(
-            sink,
-            windows=sink if log.profiles else None,
+            factory,
+            process=log.process,
             flush_seconds=log.flush_seconds,
             flush_rows=log.flush_rows,
             max_pending_rows=log.max_pending_rows,
-            window_seconds=log.window_seconds,
-            reference=_reference(client, spec.project),
             on_flush=metrics.log_counts,
         )
     app = ServingApp(
