@@ -203,3 +203,38 @@ def test_set_traffic_refuses_bad_input(bc_store: Any) -> None:
         deployments.set_traffic(bc_store, "bc", {"c": 1.5}, models={"c": "models:/bc/2"})
     with pytest.raises(InvalidArgument, match="no canary"):
         deployments.promote_canary(bc_store, "bc")
+
+
+class Slow(PythonModel):
+    """Answers 1 after half a second."""
+
+    def predict(self, context: Any, data: Any) -> Any:
+        time.sleep(0.5)
+        return [1] * len(data)
+
+
+def test_shutdown_finishes_requests_in_flight(bc_store: Any, bc_data: Any) -> None:
+    X, _ = bc_data
+    info = loopml.log_model(
+        Slow(),
+        "model",
+        signature=loopml.infer_signature(X.head(3)),
+        registered_model_name="slow",
+        client=bc_store,
+    )
+    server = loopml.serving.Server(
+        f"models:/slow/{info.registered_version.version}",  # type: ignore[union-attr]
+        client=bc_store,
+        settings={"trusted": True, "access_log": False, "prediction_log": {"enabled": False}},
+    ).start()
+    answers: list[int] = []
+    thread = threading.Thread(
+        target=lambda: answers.append(
+            httpx.post(server.url + "/predict", json={"rows": [_row(X)]}, timeout=30).status_code
+        )
+    )
+    thread.start()
+    time.sleep(0.2)
+    server.stop()  # while the request is being answered
+    thread.join(30)
+    assert answers == [200]
