@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo bench bench-tracking bench-data bench-models clean
+.PHONY: install test check lint demo bench bench-tracking bench-data bench-models bench-serving clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -35,7 +35,7 @@ demo: install
 	cd examples && ../$(BIN)/python models_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml models show churn-classifier --project quickstart
 
-bench: bench-tracking bench-data bench-models
+bench: bench-tracking bench-data bench-models bench-serving
 
 bench-tracking: install
 	$(BIN)/python bench/run.py
@@ -45,6 +45,9 @@ bench-data: install
 
 bench-models: install
 	$(BIN)/python bench/models.py
+
+bench-serving: install
+	$(BIN)/python bench/serving.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml
