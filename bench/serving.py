@@ -102,7 +102,9 @@ def rss_mib(pid: int) -> float | None:
     total = 0
     pids = [pid]
     try:
-        out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        out = subprocess.run(
+            ["pgrep", "-P", str(pid)], check=False, capture_output=True, text=True
+        ).stdout
         pids += [int(p) for p in out.split()]
         for p in pids:
             text = Path(f"/proc/{p}/status").read_text()
@@ -117,17 +119,30 @@ def rss_mib(pid: int) -> float | None:
 def wrk(url: str, payload: Path, conc: int, seconds: int) -> dict:
     out = subprocess.run(
         [
-            "wrk", "-t1", f"-c{conc}", f"-d{seconds}s", "--timeout", "10s", "--latency",
-            "-s", str(LUA), url, "--", str(payload),
+            "wrk",
+            "-t1",
+            f"-c{conc}",
+            f"-d{seconds}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            str(payload),
         ],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRKJSON "))
-    return json.loads(line[len("WRKJSON "):])
+    return json.loads(line[len("WRKJSON ") :])
 
 
-def drive(label: str, url: str, payload: Path, a: argparse.Namespace, raw: Path,
-          extra: dict) -> list[dict]:
+def drive(
+    label: str, url: str, payload: Path, a: argparse.Namespace, raw: Path, extra: dict
+) -> list[dict]:
     recs = []
     for conc in CONCS:
         wrk(url, payload, conc, 3)  # warm-up, discarded
@@ -137,17 +152,30 @@ def drive(label: str, url: str, payload: Path, a: argparse.Namespace, raw: Path,
             append(raw, r)
             recs.append(r)
             errors = r["err_status"] + r["err_connect"] + r["err_read"] + r["err_timeout"]
-            say(f"{label} c={conc} rep {rep}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
-                f"p99 {r['p99_ms']:.2f} ms, errors {errors}")
+            say(
+                f"{label} c={conc} rep {rep}: {r['rps']:.0f} req/s, p50 {r['p50_ms']:.2f} ms, "
+                f"p99 {r['p99_ms']:.2f} ms, errors {errors}"
+            )
     return recs
 
 
-def serve_and_drive(label: str, cmd: list[str], env: dict, cwd: Path, port: int, payload: Path,
-                    a: argparse.Namespace, raw: Path, log: Path, extra: dict) -> dict:
+def serve_and_drive(
+    label: str,
+    cmd: list[str],
+    env: dict,
+    cwd: Path,
+    port: int,
+    payload: Path,
+    a: argparse.Namespace,
+    raw: Path,
+    log: Path,
+    extra: dict,
+) -> dict:
     url = f"http://127.0.0.1:{port}/invocations"
     with open(log, "ab") as lf:
-        proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=lf, stderr=lf,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=cwd, stdout=lf, stderr=lf, start_new_session=True
+        )
     try:
         startup = wait_ready(url, payload.read_bytes(), proc)
         say(f"{label}: first 200 after {startup:.2f} s")
@@ -180,7 +208,9 @@ for m in ("lr", "rf"):
         out[f"{m}_{name}_ms"] = ts[len(ts) // 2] * 1e3
 print(json.dumps(out))
 """.replace("STORE", repr(str(store)))
-    res = subprocess.run([lpy, "-c", code], capture_output=True, text=True, env=base_env())
+    res = subprocess.run(
+        [lpy, "-c", code], check=False, capture_output=True, text=True, env=base_env()
+    )
     if res.returncode != 0:
         raise RuntimeError(res.stderr[-2000:])
     rec = json.loads(res.stdout.strip().splitlines()[-1])
@@ -216,18 +246,32 @@ def report(results: dict, fl: dict, meta: dict) -> str:
             rps = med(recs, label, c, "rps")
             if rps is None:
                 continue
-            err = sum(r["err_status"] + r["err_connect"] + r["err_read"] + r["err_timeout"]
-                      for r in recs if r["label"] == label and r["concurrency"] == c)
-            lines.append(f"| {label} | {c} | {rps:,.0f} | {med(recs, label, c, 'p50_ms'):.2f} | "
-                         f"{med(recs, label, c, 'p99_ms'):.2f} | {err} |")
+            err = sum(
+                r["err_status"] + r["err_connect"] + r["err_read"] + r["err_timeout"]
+                for r in recs
+                if r["label"] == label and r["concurrency"] == c
+            )
+            lines.append(
+                f"| {label} | {c} | {rps:,.0f} | {med(recs, label, c, 'p50_ms'):.2f} | "
+                f"{med(recs, label, c, 'p99_ms'):.2f} | {err} |"
+            )
     lines += ["", "| server | start-up to first 200 | RSS (MiB) |", "|---|---|---|"]
     for label, res in results.items():
         rss = res["rss_mib"]
-        lines.append(f"| {label} | {res['startup_s']:.2f} s | "
-                     f"{'?' if rss is None else f'{rss:.0f}'} |")
-    lines += ["", "## Targets (issue 5)", "", "| target | figures | ratio | |", "|---|---|---|---|"]
+        lines.append(
+            f"| {label} | {res['startup_s']:.2f} s | {'?' if rss is None else f'{rss:.0f}'} |"
+        )
+    lines += [
+        "",
+        "## Targets (issue 5)",
+        "",
+        "| target | figures | ratio | |",
+        "|---|---|---|---|",
+    ]
 
-    def row(what: str, figs: str, ratio: float | None, ok: bool | None, fmt: str = "{:.1f}x") -> None:
+    def row(
+        what: str, figs: str, ratio: float | None, ok: bool | None, fmt: str = "{:.1f}x"
+    ) -> None:
         r = "-" if ratio is None else fmt.format(ratio)
         verdict = "" if ok is None else ("pass" if ok else "FAIL")
         lines.append(f"| {what} | {figs} | {r} | {verdict} |")
@@ -237,39 +281,69 @@ def report(results: dict, fl: dict, meta: dict) -> str:
         for c in (8, 32):
             a_, b_ = med(recs, lo, c, "rps"), med(recs, ml, c, "rps")
             if a_ and b_:
-                row(f"throughput at c={c} >= 10x MLflow", f"{a_:,.0f} vs {b_:,.0f} req/s",
-                    a_ / b_, a_ / b_ >= 10)
+                row(
+                    f"throughput at c={c} >= 10x MLflow",
+                    f"{a_:,.0f} vs {b_:,.0f} req/s",
+                    a_ / b_,
+                    a_ / b_ >= 10,
+                )
         for c in CONCS:
             a_, b_ = med(recs, lo, c, "p99_ms"), med(recs, ml, c, "p99_ms")
             if a_ and b_:
-                row(f"p99 at c={c} <= 1/5 of MLflow's", f"{a_:.2f} vs {b_:.2f} ms", b_ / a_,
-                    a_ <= b_ / 5, "1/{:.1f}")
+                row(
+                    f"p99 at c={c} <= 1/5 of MLflow's",
+                    f"{a_:.2f} vs {b_:.2f} ms",
+                    b_ / a_,
+                    a_ <= b_ / 5,
+                    "1/{:.1f}",
+                )
     if lo in results:
         p50 = med(recs, lo, 1, "p50_ms")
         if p50 is not None:
             added = p50 - fl["lr_numpy_ms"]
-            row("added latency at c=1 (p50 - NumPy floor) < 1 ms",
-                f"{p50:.3f} - {fl['lr_numpy_ms']:.3f} = {added:.3f} ms", None, added < 1.0)
+            row(
+                "added latency at c=1 (p50 - NumPy floor) < 1 ms",
+                f"{p50:.3f} - {fl['lr_numpy_ms']:.3f} = {added:.3f} ms",
+                None,
+                added < 1.0,
+            )
     off, nolog = "loopml lr, batching off", "loopml lr, prediction log off"
     if lo in results and off in results:
         for c in (8, 32):
             a_, b_ = med(recs, lo, c, "rps"), med(recs, off, c, "rps")
             if a_ and b_:
-                row(f"batching on vs off, throughput at c={c} >= 2x", f"{a_:,.0f} vs {b_:,.0f}",
-                    a_ / b_, a_ / b_ >= 2)
+                row(
+                    f"batching on vs off, throughput at c={c} >= 2x",
+                    f"{a_:,.0f} vs {b_:,.0f}",
+                    a_ / b_,
+                    a_ / b_ >= 2,
+                )
         a_, b_ = med(recs, lo, 1, "p99_ms"), med(recs, off, 1, "p99_ms")
         if a_ and b_:
-            row("batching on: p99 at c=1 not worse than off (10 % noise band)",
-                f"{a_:.2f} vs {b_:.2f} ms", a_ / b_, a_ <= b_ * 1.10, "{:.2f}x")
+            row(
+                "batching on: p99 at c=1 not worse than off (10 % noise band)",
+                f"{a_:.2f} vs {b_:.2f} ms",
+                a_ / b_,
+                a_ <= b_ * 1.10,
+                "{:.2f}x",
+            )
     if lo in results and nolog in results:
         for c in (8, 32):
             a_, b_ = med(recs, lo, c, "rps"), med(recs, nolog, c, "rps")
             if a_ and b_:
                 cost = 1 - a_ / b_
-                row(f"prediction log on costs < 10 % of throughput (c={c})",
-                    f"{a_:,.0f} on vs {b_:,.0f} off", cost, cost < 0.10, "{:.1%}")
-    lines += ["", "BentoML 1.4.40 anchors (not this run; `shared/bench/RESULTS.md`): LR 697 / 566 "
-              "/ 496 req/s at c=1 / 8 / 32; RF-50 320 / 289 / 268."]
+                row(
+                    f"prediction log on costs < 10 % of throughput (c={c})",
+                    f"{a_:,.0f} on vs {b_:,.0f} off",
+                    cost,
+                    cost < 0.10,
+                    "{:.1%}",
+                )
+    lines += [
+        "",
+        "BentoML 1.4.40 anchors (not this run; `shared/bench/RESULTS.md`): LR 697 / 566 "
+        "/ 496 req/s at c=1 / 8 / 32; RF-50 320 / 289 / 268.",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -296,9 +370,13 @@ def main() -> None:
     lpy = str(REPO / ".venv" / "bin" / "python")
     lcli = str(REPO / ".venv" / "bin" / "loopml")
     meta = {
-        "stamp": stamp, "cmd": "python bench/serving.py" + "".join(f" {x}" for x in sys.argv[1:]),
-        "git": git_state(), "cpus": os.cpu_count(), "platform": platform.platform(),
-        "seconds": a.seconds, "reps": a.reps,
+        "stamp": stamp,
+        "cmd": "python bench/serving.py" + "".join(f" {x}" for x in sys.argv[1:]),
+        "git": git_state(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "seconds": a.seconds,
+        "reps": a.reps,
     }
     ldir, mdir = work / "loopml", work / "mlflow"
     ldir.mkdir()
@@ -306,25 +384,50 @@ def main() -> None:
     lenv = dict(base_env(), LOOPML_HOME=str(ldir / ".loopml"))
     lpay, mpay = ldir / "row.json", mdir / "row.json"
     say("setup: train, log and register lr and rf in loopml")
-    subprocess.run([lpy, str(BENCH / "models_loopml.py"), "setup", "--payload", str(lpay),
-                    "--out", str(raw)], env=lenv, cwd=ldir, check=True)
+    subprocess.run(
+        [lpy, str(BENCH / "models_loopml.py"), "setup", "--payload", str(lpay), "--out", str(raw)],
+        env=lenv,
+        cwd=ldir,
+        check=True,
+    )
     body = {"dataframe_split": json.loads(lpay.read_text())}
     payload = work / "payload.json"
     payload.write_text(json.dumps(body))
     mpy = None
-    menv = dict(base_env(), MLFLOW_TRACKING_URI=f"sqlite:///{mdir / 'mlflow.db'}",
-                MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
+    menv = dict(
+        base_env(),
+        MLFLOW_TRACKING_URI=f"sqlite:///{mdir / 'mlflow.db'}",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="true",
+    )
     if not a.skip_mlflow:
         mpy = ensure_mlflow_venv()
         # `mlflow models serve` runs `bash -c "exec uvicorn ..."`: its venv must be on PATH
         menv["PATH"] = f"{Path(mpy).parent}{os.pathsep}{menv.get('PATH', '')}"
         say("setup: the same in MLflow")
-        subprocess.run([mpy, str(BENCH / "peers" / "mlflow_models.py"), "setup", "--store",
-                        str(mdir), "--payload", str(mpay), "--out", str(raw)], env=menv,
-                       cwd=mdir, check=True)
+        subprocess.run(
+            [
+                mpy,
+                str(BENCH / "peers" / "mlflow_models.py"),
+                "setup",
+                "--store",
+                str(mdir),
+                "--payload",
+                str(mpay),
+                "--out",
+                str(raw),
+            ],
+            env=menv,
+            cwd=mdir,
+            check=True,
+        )
         meta["mlflow"] = subprocess.run(
-            [mpy, "-c", "import mlflow; print(mlflow.__version__)"], capture_output=True,
-            text=True, env=menv).stdout.strip()
+            [mpy, "-c", "import mlflow; print(mlflow.__version__)"],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=menv,
+        ).stdout.strip()
     append(raw, {"key": "meta", **meta})
     fl = floor(lpy, ldir / ".loopml", raw)
     say(f"floor: {fl}")
@@ -335,21 +438,60 @@ def main() -> None:
             mlflow_bin = str(Path(mpy).parent / "mlflow")
             results[f"mlflow {m}"] = serve_and_drive(
                 f"mlflow {m}",
-                [mlflow_bin, "models", "serve", "-m", f"models:/bench-{m}@champion",
-                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-                menv, mdir, port, payload, a, raw, log, {"tool": "mlflow", "model": m})
+                [
+                    mlflow_bin,
+                    "models",
+                    "serve",
+                    "-m",
+                    f"models:/bench-{m}@champion",
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-w",
+                    "1",
+                ],
+                menv,
+                mdir,
+                port,
+                payload,
+                a,
+                raw,
+                log,
+                {"tool": "mlflow", "model": m},
+            )
         variants = [("", [])]
         if m == "lr":
-            variants += [(", batching off", ["--no-batching"]),
-                         (", prediction log off", ["--no-prediction-log"])]
+            variants += [
+                (", batching off", ["--no-batching"]),
+                (", prediction log off", ["--no-prediction-log"]),
+            ]
         for suffix, flags in variants:
             port = free_port()
             label = f"loopml {m}{suffix}"
             results[label] = serve_and_drive(
                 label,
-                [lcli, "serve", f"models:/bench-{m}@champion", "--port", str(port),
-                 "--name", f"bench-{m}", *flags],
-                lenv, ldir, port, payload, a, raw, log, {"tool": "loopml", "model": m})
+                [
+                    lcli,
+                    "serve",
+                    f"models:/bench-{m}@champion",
+                    "--port",
+                    str(port),
+                    "--name",
+                    f"bench-{m}",
+                    *flags,
+                ],
+                lenv,
+                ldir,
+                port,
+                payload,
+                a,
+                raw,
+                log,
+                {"tool": "loopml", "model": m},
+            )
     text = report(results, fl, meta)
     out = results_dir / f"serving-{stamp}.md"
     out.write_text(text)
