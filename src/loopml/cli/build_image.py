@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from loopml.cli import output
 from loopml.cli.state import open_client
 
 if TYPE_CHECKING:
@@ -173,25 +172,22 @@ def build_image(
             kind, executable if not no_build else kind, context.path, tag,
             storage_driver=storage_driver,
         )  # fmt: skip
-        console = output.console()
-        wheels = len(context.lock)
-        console.print(
+        # Plain echo, not Rich: commands must not be wrapped, so that they can be copied.
+        typer.echo(
             f"wrote the build context of {context.model_uri} to {context.path} "
-            f"({wheels} wheels, base {context.base_image})",
-            highlight=False,
+            f"({len(context.lock)} wheels, base {context.base_image})"
         )
         if no_build:
-            console.print(f"build it with:\n  {shlex.join(command)}", highlight=False)
+            typer.echo(f"build it with:\n  {shlex.join(command)}")
             return
         image_id = image.build_image(context, tag, tool=kind, storage_driver=storage_driver)
         runner = ["docker"] if kind == "docker" else ["podman"]
         if storage_driver is not None and kind != "docker":
             runner += ["--storage-driver", storage_driver]
-        console.print(
+        typer.echo(
             f"built {tag} (image {image_id.removeprefix('sha256:')[:12]}) serving "
             f"{context.model_uri}; run it with:\n  "
-            f"{shlex.join([*runner, 'run', '--rm', '-p', '8080:8080', tag])}",
-            highlight=False,
+            f"{shlex.join([*runner, 'run', '--rm', '-p', '8080:8080', tag])}"
         )
     finally:
         if client is not None:
