@@ -34,6 +34,8 @@ demo: install
 	cd examples && ../$(BIN)/loopml --store .loopml data list --project quickstart
 	cd examples && ../$(BIN)/python models_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml models show churn-classifier --project quickstart
+	cd examples && ../$(BIN)/python serving_quickstart.py
+	cd examples && ../$(BIN)/loopml --store .loopml deployments show churn-api --project quickstart
 
 bench: bench-tracking bench-data bench-models bench-serving
 
