@@ -6,6 +6,7 @@ image (test_image_build.py)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sys
@@ -197,6 +198,16 @@ def test_the_containerfile_installs_offline_as_a_non_root_user(
         "churn",
     ]
     assert 'io.loopml.model.uri="models:/churn/1"' in text
+    # The wheelhouse's digest comes before the install step and the model's labels after it,
+    # so a layer cache rebuilds the install only when the wheels change.
+    lock = (tmp_path / "ctx" / "wheels" / "requirements.lock").read_bytes()
+    assert f'LABEL io.loopml.wheelhouse="sha256:{hashlib.sha256(lock).hexdigest()}"' in text
+    assert (
+        text.index("io.loopml.wheelhouse")
+        < text.index("\nRUN --mount")
+        < text.index("\nCOPY model/")
+        < text.index("io.loopml.model.uri")
+    )
     assert "--trusted" not in text
 
 

@@ -55,7 +55,13 @@ def endpoint_name(name: str) -> str:
 
 
 def render(
-    *, base_image: str, model_uri: str, endpoint: str, manifest_digest: str, trusted: bool
+    *,
+    base_image: str,
+    model_uri: str,
+    endpoint: str,
+    manifest_digest: str,
+    wheelhouse_digest: str,
+    trusted: bool,
 ) -> str:
     """The Containerfile: install from wheels/ (no network), copy model/, run as uid 10001.
 
@@ -64,6 +70,9 @@ def render(
         model_uri: the model served (a label and a comment).
         endpoint: the name the server gives the endpoint (see :func:`endpoint_name`).
         manifest_digest: the sha256 of the model's manifest (a label).
+        wheelhouse_digest: the sha256 of ``requirements.lock``, a label set before the install
+            step, so that a builder's layer cache reuses that step exactly while the wheels
+            are the same (not every builder hashes a bind mount's files).
         trusted: serve with ``--trusted`` (a flavor that runs stored code on load).
     """
     from loopml._version import __version__
@@ -99,7 +108,7 @@ def render(
 # (Docker needs BuildKit, its default builder since 23.0, for RUN --mount.)
 FROM {base_image}
 
-LABEL {label_lines}
+LABEL io.loopml.wheelhouse="sha256:{wheelhouse_digest}"
 
 RUN --mount=type=bind,source=wheels,target=/wheels \\
     python3 -c "{check}" \\
@@ -112,6 +121,8 @@ RUN --mount=type=bind,source=wheels,target=/wheels \\
  && mkdir -p /data && chown {UID}:{UID} /data
 
 COPY model/ {folder}/
+
+LABEL {label_lines}
 
 ENV PATH={VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
     PYTHONUNBUFFERED=1 \\

@@ -33,7 +33,18 @@ from loopml._version import __version__
 from loopml.errors import InvalidArgument, LoopError
 from loopml.models.manifest import sha256_file
 
-__all__ = ["LOCK_FILE", "fill_wheelhouse", "loopml_wheel", "run_command"]
+__all__ = [
+    "LOCK_FILE",
+    "canonical",
+    "check_requirement",
+    "fill_wheelhouse",
+    "host_constraints",
+    "lock_lines",
+    "loopml_source",
+    "loopml_wheel",
+    "model_requirements",
+    "run_command",
+]
 
 LOCK_FILE = "requirements.lock"
 _REQUIREMENT = re.compile(

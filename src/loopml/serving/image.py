@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from loopml.client import Client
 
 __all__ = [
+    "BuildContext",
     "DEFAULT_BASE_IMAGE",
     "TOOLS",
-    "BuildContext",
     "build_command",
     "build_image",
     "check_tag",
@@ -177,8 +177,10 @@ def _write(
     pin_host: bool,
     trusted: bool,
 ) -> BuildContext:
+    from loopml.models.manifest import sha256_file
     from loopml.serving import _wheelhouse as wh
     from loopml.serving._containerfile import render
+    from loopml.serving._wheelhouse import LOCK_FILE
 
     uri, endpoint, version = _pin_version(model_uri, client, project)
     manifest_digest, pins, needs_trust = _copy_model(uri, root / "model", client, project)
@@ -223,6 +225,7 @@ def _write(
             model_uri=uri,
             endpoint=endpoint,
             manifest_digest=manifest_digest,
+            wheelhouse_digest=sha256_file(wheels / LOCK_FILE),
             trusted=needs_trust,
         )
     )
