@@ -177,3 +177,25 @@ def test_build_table_unifies_routes_with_different_inputs() -> None:
     assert table.column("prediction_id").to_pylist() == ["a-0", "a-1", "b"]
     assert table.column("input.x").to_pylist() == [1.0, 2.0, None]
     assert table.column("input.z").to_pylist() == [None, None, "u"]
+
+
+def test_a_model_served_from_a_folder_is_logged_as_local(
+    bc_store: Any, bc_data: Any, tmp_path: Any
+) -> None:
+    import loopml
+
+    X, _ = bc_data
+    folder = tmp_path / "bc-model"
+    model = loopml.load_model("models:/bc/1", client=bc_store, dst_path=tmp_path / "dl")
+    loopml.save_model(model.native, folder, input_example=X.head(3))
+    settings = {"access_log": False, **IN_THREAD}
+    with loopml.serving.Server(str(folder), client=bc_store, settings=settings) as server:
+        for i in range(3):
+            r = httpx.post(server.url + "/predict", json={"rows": [_row(X, i)]})
+            assert r.json()["version"] is None
+            assert r.headers["x-model-version"] == "bc-model/local"
+        logger = server.app.logger  # type: ignore[union-attr]
+    assert logger.counts.logged == 3
+    segments = bc_store.list_prediction_segments("bc-model")
+    assert segments[0].model_versions == ("bc-model/local",)
+    assert bc_store.list_window_profiles("bc-model")[0].model_version == "bc-model/local"

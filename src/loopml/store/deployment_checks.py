@@ -202,12 +202,14 @@ def _check_names(
 
 
 def check_model_version(value: object, what: str = "model_version") -> str:
-    """A model version as ``"<model name>/<version>"``, e.g. ``"churn/3"``."""
+    """A model version as ``"<model name>/<version>"``, e.g. ``"churn/3"``, or
+    ``"<name>/local"`` for a model served from a folder rather than the registry."""
     name, _, number = value.rpartition("/") if isinstance(value, str) else ("", "", "")
-    if not (name and number.isascii() and number.isdigit() and int(number) >= 1):
+    numbered = number.isascii() and number.isdigit() and int(number) >= 1
+    if not (name and (numbered or number == "local")):
         raise InvalidArgument(
             f"{what} {value!r:.80} is not valid: write the model's name, '/' and the version "
-            "number, e.g. 'churn/3'"
+            "number, e.g. 'churn/3' (or 'churn/local' for a model served from a folder)"
         )
     check_model_name(name)
     return str(value)
