@@ -1,5 +1,6 @@
-"""Helpers shared by the real-client and fuzz tests of the model server (imported explicitly by
-``test_serving_real_clients.py`` and ``test_serving_fuzz.py``; the fixtures live there).
+"""Helpers shared by the real-client, fuzz and malformed-input tests of the model server
+(imported explicitly by ``test_serving_real_clients.py``, ``test_serving_fuzz.py`` and
+``test_serving_malformed.py``; their fixtures live there).
 
 Two registered models in a fresh store:
 
@@ -11,6 +12,7 @@ Two registered models in a fresh store:
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -19,10 +21,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import loopml
 from loopml.serving.server import ServeSpec, build_app
 
-__all__ = ["FEATURE_NAMES_WARNING", "Models", "make_models", "running", "serve_app"]
+__all__ = [
+    "FEATURE_NAMES_WARNING",
+    "PROTOCOLS",
+    "SMALL_LIMIT",
+    "SMALL_LIMIT_MB",
+    "Models",
+    "Servers",
+    "assert_error",
+    "error_message",
+    "known_server_error",
+    "make_models",
+    "post_to",
+    "running",
+    "serve_app",
+    "serving",
+    "shared_models",
+    "signature_problems",
+    "v2_tensor",
+]
 
 #: The server silences this scikit-learn warning (an array given to a model fitted on a
 #: DataFrame, its fast path) with a process-wide filter added once, at the first model load.
@@ -133,3 +155,110 @@ def running(app: Any) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(15)
+
+
+# --- three servers, and the shape of their errors ------------------------------------------------
+
+SMALL_LIMIT_MB = 0.25
+SMALL_LIMIT = int(SMALL_LIMIT_MB * 2**20)
+_MODELS: dict[Path, Models] = {}
+
+
+def shared_models(factory: pytest.TempPathFactory) -> Models:
+    """The models, trained once per test session (these tests only read the store)."""
+    base = factory.getbasetemp()
+    if base not in _MODELS:
+        _MODELS[base] = make_models(factory.mktemp("serving-clients-store"))
+    return _MODELS[base]
+
+
+@dataclass
+class Servers:
+    """Three running servers: ``bc`` and ``mixed`` with the default body limit, and ``small``
+    (the bc model with a 0.25 MB limit)."""
+
+    models: Models
+    bc: tuple[str, int]
+    mixed: tuple[str, int]
+    small: tuple[str, int]
+
+    def url(self, name: str) -> str:
+        host, port = getattr(self, name)
+        return f"http://{host}:{port}"
+
+
+@contextmanager
+def serving(models: Models) -> Iterator[Servers]:
+    """Run the three servers of :class:`Servers`."""
+    client = models.client
+    with (
+        running(serve_app(client, "bc")) as bc,
+        running(serve_app(client, "mixed")) as mixed,
+        running(serve_app(client, "bc", max_body_mb=SMALL_LIMIT_MB)) as small,
+    ):
+        yield Servers(models, bc, mixed, small)
+
+
+def known_server_error(response: Any) -> str | None:
+    """The reported bug a 5xx is, or None (the test that pins it). The fuzz passes step over
+    these instead of failing, so that they keep looking for new ones."""
+    if response.status_code == 500 and "encountered in cast" in response.text:
+        return "test_serving_fuzz.py::test_v2_data_beyond_the_datatypes_range"
+    return None
+
+
+def error_message(response: Any) -> str:
+    """The message of a JSON error body, in any of the three protocols' shapes."""
+    ctype = response.headers.get("content-type")
+    ctype = ctype[0] if isinstance(ctype, list) else ctype  # schemathesis: lists of values
+    assert ctype.startswith("application/json"), (ctype, response.content[:300])
+    body = json.loads(response.content)
+    assert isinstance(body, dict), body
+    if isinstance(body.get("error"), dict):  # loopml's /predict
+        message = body["error"]["message"]
+    elif "error" in body:  # v2 and the plain routes
+        message = body["error"]
+    else:  # MLflow's /invocations
+        message = body["message"]
+        assert body["error_code"] in ("BAD_REQUEST", "INVALID_PARAMETER_VALUE"), body
+    assert isinstance(message, str) and message, body
+    return message
+
+
+def signature_problems(response: Any) -> list[dict[str, Any]]:
+    """The ``problems`` of a signature error (each with column, expected and got)."""
+    body = response.json()
+    found = body["error"].get("problems") if isinstance(body.get("error"), dict) else None
+    found = found or body.get("problems")
+    assert found, body
+    for p in found:
+        assert set(p) >= {"column", "expected", "got"}, p
+    return list(found)
+
+
+def assert_error(response: Any, status: int, *needles: str) -> str:
+    """The response is ``status`` with a JSON error whose message holds every needle."""
+    assert response.status_code == status, (response.status_code, response.text[:500])
+    message = error_message(response)
+    for needle in needles:
+        assert needle.lower() in message.lower(), (needle, message[:500])
+    return message
+
+
+PROTOCOLS = {
+    "native": ("/predict", "application/json"),
+    "mlflow": ("/invocations", "application/json"),
+    "v2": ("/v2/models/bc/infer", "application/json"),
+}
+
+
+def post_to(http: dict[str, Any], protocol: str, body: bytes, model: str = "bc") -> Any:
+    """POST ``body`` to one protocol's route of the ``model`` server (``http``: its clients)."""
+    path, ctype = PROTOCOLS[protocol]
+    path = path.replace("/bc/", f"/{model}/")
+    return http[model].post(path, content=body, headers={"content-type": ctype})
+
+
+def v2_tensor(**changes: Any) -> dict[str, Any]:
+    """A v2 input tensor of one bc row (all ones), with ``changes``."""
+    return {"name": "x", "shape": [1, 30], "datatype": "FP64", "data": [1.0] * 30, **changes}

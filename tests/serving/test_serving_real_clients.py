@@ -14,14 +14,19 @@ import importlib
 import os
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
 import requests
-from serving_clients_fixtures import FEATURE_NAMES_WARNING, Models, make_models, running, serve_app
+from serving_clients_fixtures import (
+    FEATURE_NAMES_WARNING,
+    Models,
+    running,
+    serve_app,
+    shared_models,
+)
 
 pytestmark = pytest.mark.filterwarnings(FEATURE_NAMES_WARNING)
 
@@ -40,7 +45,7 @@ def _client_module(name: str, install: str) -> ModuleType:
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
-    return make_models(Path(tmp_path_factory.mktemp("real-clients-store")))
+    return shared_models(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
