@@ -2,8 +2,8 @@
 and a Hypothesis pass that knows the model's columns. Never a 5xx, and every error is a JSON body
 with a message. (Hand-written malformed and oversized bodies: ``test_serving_malformed.py``.)
 
-A 5xx found here is pinned by an ``xfail(strict=True)`` test at the end, with its reproducer,
-so that a fix shows up as an unexpected pass.
+The tests at the end reproduce the 5xx this pass found (with a curl line); they pass since the
+fixes.
 """
 
 from __future__ import annotations
@@ -227,16 +227,9 @@ def test_signature_aware_fuzz(servers: Servers, http: dict[str, httpx.Client]) -
     run()
 
 
-# --- 5xx found: each is a reproducer; remove the mark once the server is fixed -------------------
+# --- 5xx this pass found (fixed): each test is a reproducer -----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: v2 _tensor casts out-of-range data with np.asarray(dtype=...), which "
-    "overflows to inf with a RuntimeWarning (a 500 'internal error: RuntimeWarning: overflow "
-    "encountered in cast' when warnings are errors, as in this test suite; otherwise inf reaches "
-    "the model and the answer is a 422 from the model, not a 400 naming the tensor)",
-)
 @pytest.mark.parametrize(("datatype", "value"), [("FP32", 1e300), ("FP16", 1e6)])
 def test_v2_data_beyond_the_datatypes_range(
     http: dict[str, httpx.Client], datatype: str, value: float
@@ -249,14 +242,6 @@ def test_v2_data_beyond_the_datatypes_range(
     assert_error(response, 400, "input 'x'", datatype)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: runtime._silence_feature_name_warning adds a process-wide 'ignore' "
-    "filter once; a model loaded inside a warnings.catch_warnings() block loses it when the "
-    "block exits, and from then on each array fast-path prediction raises scikit-learn's "
-    "feature-name UserWarning under error filters: a 500 'the model failed on this input: "
-    "UserWarning: X does not have valid feature names' (or a printed warning per request)",
-)
 def test_array_fast_path_outlives_a_warnings_context(servers: Servers) -> None:
     # this module ignores the warning (see FEATURE_NAMES_WARNING); here it is an error again,
     # for the server's thread too (the filters are process-wide)

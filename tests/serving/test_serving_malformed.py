@@ -3,8 +3,8 @@ invalid JSON, NaN and infinity literals, wrong top-level types, empty inputs, wr
 column, deep nesting, malformed v2 tensors, content types and CSV; and 10,000 rows, which work.
 
 Never a 5xx; every error is a JSON body naming the problem, and input that breaks the signature
-gets ``problems`` (column, expected, got). Known server bugs are pinned by ``xfail(strict=True)``
-tests at the end, each with its reproducer, so that a fix shows up as an unexpected pass.
+gets ``problems`` (column, expected, got). The tests at the end reproduce bugs this file found
+(each with a curl line); they pass since the fixes.
 """
 
 from __future__ import annotations
@@ -468,15 +468,9 @@ def test_wrong_methods_and_routes_are_json(http: dict[str, httpx.Client]) -> Non
     assert_error(client.get("/v2/models/bc/versions/1/x"), 404)
 
 
-# --- known bugs: each is a reproducer; remove the mark once the server is fixed ------------------
+# --- bugs this file found (fixed): each test is a reproducer ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: v2 _tensor coerces JSON data to the declared datatype without checking "
-    "it: INT64 data 1.5 becomes 1, BOOL data 'no' or 2 becomes true, FP64 data '1.5' (a "
-    "string) becomes 1.5; the request succeeds on altered data instead of a 400",
-)
 @pytest.mark.parametrize(
     ("column", "datatype", "value"),
     [
@@ -503,12 +497,6 @@ def test_v2_data_of_another_type_than_its_datatype(
     assert_error(response, 400, column)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: an integer column takes values beyond int64 when pandas can hold them "
-    "(2**63 .. 2**64-1 as uint64, and just below -2**63) and answers 200, while 2**64 and more "
-    "are refused as 'beyond the int64 range'",
-)
 @pytest.mark.parametrize("value", [2**63, 2**64 - 1, -(2**63) - 1])
 @pytest.mark.parametrize("form", ["native rows", "mlflow records"])
 def test_integers_just_beyond_int64(http: dict[str, httpx.Client], form: str, value: int) -> None:
@@ -519,13 +507,6 @@ def test_integers_just_beyond_int64(http: dict[str, httpx.Client], form: str, va
     _assert_problem(_send(http, "mixed", form, body), "age", "integer", "int64")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: a JSON number in a categorical (text) column passes the signature check; "
-    "the model then fails (scikit-learn TypeError) and the answer is a 422 MODEL_REFUSED_INPUT "
-    "without problems, instead of a 400 naming the column (a FP64 v2 tensor for the same column "
-    "is refused properly)",
-)
 @pytest.mark.parametrize("form", _FORMS)
 def test_a_number_in_a_text_column(http: dict[str, httpx.Client], form: str) -> None:
     # curl -X POST localhost:8080/predict -H 'content-type: application/json' \
@@ -534,13 +515,6 @@ def test_a_number_in_a_text_column(http: dict[str, httpx.Client], form: str) -> 
     _assert_problem(_send(http, "mixed", form, body), "plan", "categorical", "int")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server bug: for a model whose inputs are all numbers, CSV or Parquet NaN in a "
-    "non-nullable float column skips the null check (the array fast path in inputs._numbers), "
-    "and the model's own refusal comes back as a 422 without problems; the mixed model, which "
-    "takes the general path, answers the 400 with problems",
-)
 @pytest.mark.parametrize("content_type", ["text/csv", "application/vnd.apache.parquet"])
 def test_nan_from_csv_or_parquet_in_a_float_column(
     servers: Servers, http: dict[str, httpx.Client], content_type: str

@@ -258,6 +258,9 @@ def _convert(series: pd.Series, col: ColumnSchema) -> pd.Series | str:
                 big = series.map(lambda v: isinstance(v, int) and not -(2**63) <= v < 2**63)
                 if big.any():
                     return f"{got} beyond the int64 range{_example(series, big.to_numpy())}"
+            if series.dtype.kind == "u" and len(series) and series.max() >= 2**63:
+                big_u = (series >= 2**63).to_numpy()
+                return f"{got} beyond the int64 range{_example(series, big_u)}"
             if series.isna().any():
                 return series.astype("float64")  # NaN, not pd.NA: what models handle
             return series.astype("int64") if series.dtype.kind == "O" else series
@@ -271,6 +274,12 @@ def _convert(series: pd.Series, col: ColumnSchema) -> pd.Series | str:
                 return f"{got} with fractional values{_example(series, bad)}"
             if big.any():
                 return f"{got} beyond the int64 range{_example(series, big)}"
+            inexact = ~null & (np.abs(values) > 2.0**53)
+            if inexact.any():  # a float this large may not be the integer that was meant
+                return (
+                    f"{got} beyond 2**53, where a float is not an exact int64 (send integers)"
+                    f"{_example(series, inexact)}"
+                )
             if null.any():
                 return pd.Series(values, index=series.index, name=series.name)
             return pd.Series(values.astype(np.int64), index=series.index, name=series.name)
@@ -301,7 +310,11 @@ def _convert(series: pd.Series, col: ColumnSchema) -> pd.Series | str:
         return got
     if ctype == ColumnType.TEXT:
         return series if kind in ("string", "category") else got
-    # categorical: labels may be text, integers or booleans
+    # categorical: labels may be text, integers or booleans, but of the kind its categories are
+    if col.categories and kind in ("int", "bool", "string"):
+        text = all(isinstance(c, str) for c in col.categories)
+        if text != (kind == "string"):
+            return got
     return series if kind in ("string", "category", "int", "bool") else got
 
 

@@ -110,6 +110,7 @@ class InputPlan:
             for col in signature.inputs.columns:
                 if col.type in (ColumnType.FLOAT, ColumnType.INTEGER) and not col.nullable:
                     self._numeric[col.name] = col.type == ColumnType.INTEGER
+        self._text_labels = _text_label_columns(predictor, self.schema)
         self.all_numeric = bool(self.names) and len(self._numeric) == len(self.names)
         self.all_float = self.all_numeric and not any(self._numeric.values())
         self._name_set = frozenset(self.names)
@@ -144,6 +145,8 @@ class InputPlan:
                     }
                 ]
             )
+        if not next(iter(lengths)):
+            raise _mismatch([{"column": _WHOLE, "expected": "at least one row", "got": "none"}])
         if self.extra == "error" and not self.drops_extra and len(columns) != len(self.names):
             return self._general(columns)
         out: dict[str, Any] = {}
@@ -220,9 +223,22 @@ class InputPlan:
             raise _mismatch(
                 [{"column": _WHOLE, "expected": "a table", "got": str(exc)[:200]}]
             ) from None
+        if frame.empty:
+            raise _mismatch([{"column": _WHOLE, "expected": "at least one row", "got": "none"}])
         prepared = self.predictor.prepare(frame, extra="drop" if self.drops_extra else "error")
         if not hasattr(prepared, "columns"):  # no signature: a table as given
             prepared = frame
+        problems = []
+        for name in self._text_labels:
+            if name in prepared.columns:
+                kinds = {type(v).__name__ for v in prepared[name].dropna().tolist()}
+                if kinds - {"str"}:
+                    got = ", ".join(sorted(kinds - {"str"}))
+                    problems.append(
+                        {"column": name, "expected": "categorical (text labels)", "got": got}
+                    )
+        if problems:
+            raise _mismatch(problems)
         return Decoded(
             rows=len(prepared),
             columns={str(c): prepared[c].reset_index(drop=True) for c in prepared.columns},
@@ -282,6 +298,29 @@ class InputPlan:
         return self.decode_columns(columns)
 
 
+def _text_label_columns(predictor: Predictor, schema: Schema | None) -> frozenset[str]:
+    """Categorical columns whose labels are text in the model's input example: a number sent
+    for one is refused (the signature alone allows integer labels too)."""
+    if schema is None:
+        return frozenset()
+    categorical = [c.name for c in schema.columns if c.type == ColumnType.CATEGORICAL]
+    if not categorical:
+        return frozenset()
+    try:
+        example = predictor.input_example
+    except Exception:  # no readable example: nothing to learn from
+        return frozenset()
+    if example is None or not hasattr(example, "columns"):
+        return frozenset()
+    out = set()
+    for name in categorical:
+        if name in example.columns:
+            values = example[name].dropna().tolist()
+            if values and all(isinstance(v, str) for v in values):
+                out.add(name)
+    return frozenset(out)
+
+
 def _as_list(values: Any) -> Any:
     return values if isinstance(values, list | np.ndarray) else [values]
 
@@ -292,8 +331,13 @@ def _numbers(values: Any, integer: bool) -> np.ndarray[Any, Any] | None:
     if isinstance(values, np.ndarray):
         kind = values.dtype.kind
         if integer:
+            if kind == "u" and values.size and values.max() > _INT64_MAX:
+                return None  # the general path names the values beyond int64
             return values.astype(np.int64, copy=False) if kind in "iu" else None
-        return values.astype(np.float64, copy=False) if kind in "iuf" else None
+        if kind not in "iuf":
+            return None
+        floats = values.astype(np.float64, copy=False)
+        return floats if np.isfinite(floats).all() else None  # NaN: a null, reported there
     types = set(map(type, values))
     if integer:
         if types != {int}:

@@ -28,14 +28,17 @@ Method = Literal["predict", "predict_proba"]
 # (the fast path, chosen only after checking it predicts the same) warns on every call.
 _FEATURE_NAMES_WARNING = "X does not have valid feature names"
 _ARRAY_FLAVORS = frozenset({"sklearn", "xgboost", "lightgbm"})
-_quiet = False
+_quiet: tuple[Any, ...] | None = None
 
 
 def _silence_feature_name_warning() -> None:
+    """Ignore that warning, process-wide; put the filter back when something (a
+    ``warnings.catch_warnings()`` block that ended, a test framework) removed it."""
     global _quiet
-    if not _quiet:
-        warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)
-        _quiet = True
+    filters = warnings.filters
+    if not filters or filters[0] is not _quiet:  # ours must come first to win
+        warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING, category=UserWarning)
+        _quiet = warnings.filters[0]
 
 
 @dataclass(slots=True)
@@ -145,6 +148,8 @@ class ModelRuntime:
     def run(self, parts: Sequence[Decoded], method: Method) -> Outputs:
         """Predict on a batch of decoded requests (the caller splits the answer by rows)."""
         data = self.model_input(parts)
+        if self.array_input:
+            _silence_feature_name_warning()
         if self._sklearn_array and bool(np.isfinite(data).all()):
             # checked finite here, so scikit-learn need not check again (a third of its time
             # on one row)

@@ -122,16 +122,47 @@ def _tensor(spec: Any, index: int) -> tuple[str, np.ndarray[Any, Any]]:
         raise BadRequest(f"{where} needs 'data'")
     size = math.prod(shape)
     try:
-        array = np.asarray(spec["data"], dtype=_DTYPES[datatype])
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise BadRequest(f"{where}: 'data' is not {datatype} values ({exc})") from None
-    if array.size != size:
+        values = np.asarray(spec["data"], dtype=object).ravel()
+    except ValueError as exc:  # ragged nesting
+        raise BadRequest(f"{where}: 'data' is not a flat or evenly nested list ({exc})") from None
+    kinds = set(map(type, values.tolist()))
+    allowed = _VALUE_TYPES[datatype[:2]]
+    if not kinds <= allowed:
+        wrong = sorted(t.__name__ for t in kinds - allowed)
         raise BadRequest(
-            f"{where}: 'data' holds {array.size} values but shape {shape} needs {size}"
+            f"{where}: 'data' is not {datatype}: {datatype} data must be "
+            f"{_VALUE_NAMES[datatype[:2]]}, not {', '.join(wrong)}"
         )
-    if datatype == "BYTES" and array.size and not all(isinstance(v, str) for v in array.flat):
-        raise BadRequest(f"{where}: BYTES data must be strings")
+    if values.size != size:
+        raise BadRequest(
+            f"{where}: 'data' holds {values.size} values but shape {shape} needs {size}"
+        )
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            array = values.astype(_DTYPES[datatype])
+    except (ValueError, TypeError, OverflowError, FloatingPointError):
+        raise BadRequest(f"{where}: 'data' is not {datatype}: values beyond its range") from None
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise BadRequest(f"{where}: 'data' is not {datatype}: values beyond its range")
     return name, array.reshape(shape)
+
+
+# What JSON values each datatype takes (by the first two letters of its name): no silent
+# rounding of 1.5 to an integer, no "no" as true, no text as a number.
+_VALUE_TYPES: dict[str, set[type]] = {
+    "BO": {bool},
+    "UI": {int},
+    "IN": {int},
+    "FP": {int, float},
+    "BY": {str},
+}
+_VALUE_NAMES = {
+    "BO": "true or false",
+    "UI": "integers",
+    "IN": "integers",
+    "FP": "numbers",
+    "BY": "strings",
+}
 
 
 def response_body(
