@@ -228,7 +228,7 @@ class InputPlan:
         prepared = self.predictor.prepare(frame, extra="drop" if self.drops_extra else "error")
         if not hasattr(prepared, "columns"):  # no signature: a table as given
             prepared = frame
-        problems = []
+        problems: list[dict[str, object]] = []
         for name in self._text_labels:
             if name in prepared.columns:
                 kinds = {type(v).__name__ for v in prepared[name].dropna().tolist()}
