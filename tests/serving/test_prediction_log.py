@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from loopml.serving.inputs import Decoded
 from loopml.serving.log_writer import LogWriter, build_table
-from loopml.serving.prediction_log import PredictionLogger, _Entry, make_batch
+from loopml.serving.prediction_log import Buffer, PredictionLogger
 from loopml.serving.runtime import Outputs
 from loopml.stats import DatasetProfile
 
@@ -152,27 +152,12 @@ def test_a_killed_writer_process_is_counted_and_replaced(
 
 
 def test_build_table_unifies_routes_with_different_inputs() -> None:
-    a = _Entry(
-        "a",
-        1000,
-        "primary",
-        "m/1",
-        2,
-        Decoded(rows=2, matrix=np.array([[1.0], [2.0]]), names=("x",)),
-        np.array([0, 1]),
-        1.0,
-    )
-    b = _Entry(
-        "b",
-        2000,
-        "shadow",
-        "m/2",
-        1,
-        Decoded(rows=1, columns={"z": np.array(["u"], dtype=object)}),
-        np.array([1]),
-        2.0,
-    )
-    table = build_table(make_batch(1, [a, b]).parts)
+    buffer = Buffer()
+    matrix = Decoded(rows=2, matrix=np.array([[1.0], [2.0]]), names=("x",))
+    buffer.append("a", 1000, "primary", "m/1", matrix, np.array([0, 1]), 1.0)
+    text = Decoded(rows=1, columns={"z": np.array(["u"], dtype=object)})
+    buffer.append("b", 2000, "shadow", "m/2", text, np.array([1]), 2.0)
+    table = build_table(buffer.to_batch(1).parts)
     assert table.num_rows == 3
     assert table.column("prediction_id").to_pylist() == ["a-0", "a-1", "b"]
     assert table.column("input.x").to_pylist() == [1.0, 2.0, None]

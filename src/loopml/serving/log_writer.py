@@ -293,6 +293,12 @@ def _flat(predictions: Any) -> Any:
 def writer_process(factory: Callable[[], LogWriter], conn: Connection) -> None:
     """The writer process's main loop: receive batches, write them, answer
     ``(batch id, logged, dropped)``; ``None`` closes (ends the windows, answers ``"closed"``)."""
+    import os
+
+    try:  # serving comes first: the writer takes the CPU the server leaves
+        os.nice(10)
+    except (AttributeError, OSError):  # not on this platform
+        pass
     writer = factory()
     while True:
         try:

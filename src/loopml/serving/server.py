@@ -394,7 +394,18 @@ def app_from_env() -> ServingApp:
     text = os.environ.get(SPEC_ENV)
     if not text:
         raise InvalidArgument(f"{SPEC_ENV} is not set; start the server with `loopml serve`")
-    return build_app(ServeSpec.from_json(text))
+    app = build_app(ServeSpec.from_json(text))
+    _freeze_heap()
+    return app
+
+
+def _freeze_heap() -> None:
+    """Move everything loaded so far (modules, models) out of the garbage collector's sight:
+    its full passes then scan only what requests create, not the whole heap."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def run(
@@ -428,7 +439,9 @@ def run(
         "server_header": False,
     }
     if workers == 1:
-        uvicorn.run(app if app is not None else build_app(spec), **common)
+        app = app if app is not None else build_app(spec)
+        _freeze_heap()
+        uvicorn.run(app, **common)
         return
     os.environ[SPEC_ENV] = spec.to_json()
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
