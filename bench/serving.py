@@ -351,12 +351,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--seconds", type=int, default=None)
-    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--reps", type=int, default=None, help="reps (loopml: rounds of variants)")
     ap.add_argument("--skip-mlflow", action="store_true")
     ap.add_argument("--models", default=None, help="comma-separated: lr,rf")
     a = ap.parse_args()
-    a.seconds = a.seconds or (4 if a.quick else 20)
-    a.reps = a.reps or (1 if a.quick else 2)
+    a.seconds = a.seconds or (4 if a.quick else 12)
+    a.reps = a.reps or (1 if a.quick else 3)
     models = (a.models or ("lr" if a.quick else "lr,rf")).split(",")
     if shutil.which("wrk") is None:
         sys.exit("wrk is missing: apt-get install -y wrk")
@@ -468,30 +468,38 @@ def main() -> None:
                 (", batching off", ["--no-batching"]),
                 (", prediction log off", ["--no-prediction-log"]),
             ]
-        for suffix, flags in variants:
-            port = free_port()
-            label = f"loopml {m}{suffix}"
-            results[label] = serve_and_drive(
-                label,
-                [
-                    lcli,
-                    "serve",
-                    f"models:/bench-{m}@champion",
-                    "--port",
-                    str(port),
-                    "--name",
-                    f"bench-{m}",
-                    *flags,
-                ],
-                lenv,
-                ldir,
-                port,
-                payload,
-                a,
-                raw,
-                log,
-                {"tool": "loopml", "model": m},
-            )
+        # The variants alternate, one rep each per round, so that the box's load (which moves
+        # by 2x over minutes here) hits them alike: the on/off ratios compare like with like.
+        one = argparse.Namespace(**{**vars(a), "reps": 1})
+        for rnd in range(1, a.reps + 1):
+            for suffix, flags in variants:
+                port = free_port()
+                label = f"loopml {m}{suffix}"
+                res = serve_and_drive(
+                    label,
+                    [
+                        lcli,
+                        "serve",
+                        f"models:/bench-{m}@champion",
+                        "--port",
+                        str(port),
+                        "--name",
+                        f"bench-{m}",
+                        *flags,
+                    ],
+                    lenv,
+                    ldir,
+                    port,
+                    payload,
+                    one,
+                    raw,
+                    log,
+                    {"tool": "loopml", "model": m, "round": rnd},
+                )
+                if label in results:
+                    results[label]["recs"].extend(res["recs"])
+                else:
+                    results[label] = res
     text = report(results, fl, meta)
     out = results_dir / f"serving-{stamp}.md"
     out.write_text(text)
