@@ -25,6 +25,7 @@ __all__ = [
     "as_array",
     "as_frame",
     "is_tensor_dict",
+    "mismatch",
     "prepare_table",
     "prepare_tensor",
     "prepare_tensors",
@@ -106,13 +107,18 @@ def _label(column: object) -> str:
 
 
 def _raise(problems: list[Problem]) -> NoReturn:
+    raise mismatch(problems)
+
+
+def mismatch(problems: list[Problem]) -> SignatureMismatch:
+    """The error for these problems (a message listing them, and ``problems``)."""
     listed = "; ".join(
         f"{_label(p['column'])}: expected {p['expected']}, got {p['got']}"
         for p in problems[:_MAX_LISTED]
     )
     more = f"; and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
     count = f"{len(problems)} problem{'s' if len(problems) != 1 else ''}"
-    raise SignatureMismatch(
+    return SignatureMismatch(
         f"the input does not match the model's signature ({count}): {listed}{more}", problems
     )
 

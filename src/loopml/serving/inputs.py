@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from loopml.errors import SignatureMismatch
+from loopml.models._inputs import mismatch
 from loopml.schema import ColumnType, Schema
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ __all__ = ["Decoded", "InputPlan", "columns_from_records", "columns_from_rows"]
 Columns = dict[str, Any]
 """Column name to its values (a list from JSON, or an array)."""
 
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64_MAX = 2**63 - 1
 _NUMBER_TYPES = frozenset({int, float})
 _WHOLE = "(input)"
 
@@ -81,13 +81,6 @@ def columns_from_rows(rows: Sequence[Any], names: Sequence[str]) -> Columns | No
     return {name: [row[i] for row in rows] for i, name in enumerate(names)}
 
 
-def _mismatch(problems: list[dict[str, object]]) -> SignatureMismatch:
-    listed = "; ".join(
-        f"{p['column']}: expected {p['expected']}, got {p['got']}" for p in problems[:20]
-    )
-    return SignatureMismatch(f"the input does not match the model's signature: {listed}", problems)
-
-
 class InputPlan:
     """How one model's requests are checked and turned into model input.
 
@@ -127,7 +120,7 @@ class InputPlan:
             SignatureMismatch: every problem, one dict each (``column``, ``expected``, ``got``).
         """
         if not isinstance(columns, Mapping) or not columns:
-            raise _mismatch(
+            raise mismatch(
                 [{"column": _WHOLE, "expected": "a table with columns", "got": "no columns"}]
             )
         if self.schema is None:
@@ -136,7 +129,7 @@ class InputPlan:
         if len(lengths) != 1 or -1 in lengths:
             if -1 in lengths:  # one row given as scalars
                 return self._general({k: [v] for k, v in columns.items()})
-            raise _mismatch(
+            raise mismatch(
                 [
                     {
                         "column": _WHOLE,
@@ -146,7 +139,7 @@ class InputPlan:
                 ]
             )
         if not next(iter(lengths)):
-            raise _mismatch([{"column": _WHOLE, "expected": "at least one row", "got": "none"}])
+            raise mismatch([{"column": _WHOLE, "expected": "at least one row", "got": "none"}])
         if self.extra == "error" and not self.drops_extra and len(columns) != len(self.names):
             return self._general(columns)
         out: dict[str, Any] = {}
@@ -220,11 +213,11 @@ class InputPlan:
         try:
             frame = pd.DataFrame({k: _as_list(v) for k, v in columns.items()})
         except (ValueError, TypeError) as exc:
-            raise _mismatch(
+            raise mismatch(
                 [{"column": _WHOLE, "expected": "a table", "got": str(exc)[:200]}]
             ) from None
         if frame.empty:
-            raise _mismatch([{"column": _WHOLE, "expected": "at least one row", "got": "none"}])
+            raise mismatch([{"column": _WHOLE, "expected": "at least one row", "got": "none"}])
         prepared = self.predictor.prepare(frame, extra="drop" if self.drops_extra else "error")
         if not hasattr(prepared, "columns"):  # no signature: a table as given
             prepared = frame
@@ -238,7 +231,7 @@ class InputPlan:
                         {"column": name, "expected": "categorical (text labels)", "got": got}
                     )
         if problems:
-            raise _mismatch(problems)
+            raise mismatch(problems)
         return Decoded(
             rows=len(prepared),
             columns={str(c): prepared[c].reset_index(drop=True) for c in prepared.columns},
@@ -269,7 +262,7 @@ class InputPlan:
         if not self.names:
             array = np.asarray(rows)
             if array.ndim != 2:
-                raise _mismatch(
+                raise mismatch(
                     [
                         {
                             "column": _WHOLE,
@@ -286,7 +279,7 @@ class InputPlan:
         if columns is None:
             widths = sorted({len(r) if isinstance(r, list) else -1 for r in rows})
             got = "rows that are not lists" if -1 in widths else f"rows of {widths} values"
-            raise _mismatch(
+            raise mismatch(
                 [
                     {
                         "column": _WHOLE,

@@ -17,6 +17,7 @@ started. All of it is counted: ``served == logged + dropped + pending`` at every
 
 from __future__ import annotations
 
+import abc
 import logging
 import threading
 import time
@@ -284,15 +285,19 @@ class PredictionLogger:
         return self.counts
 
 
-class _Writer:
-    def submit(self, batch: LogBatch) -> None:
-        raise NotImplementedError
+class _Writer(abc.ABC):
+    """Where shipped batches are written: this thread, or a child process."""
 
-    def idle(self) -> None:
+    @abc.abstractmethod
+    def submit(self, batch: LogBatch) -> None:
+        """Write (or send) one batch; settles it through the ``done`` callback."""
+
+    def idle(self) -> None:  # noqa: B027 (optional hook)
         """Nothing to ship this time (the thread writer closes ended windows)."""
 
+    @abc.abstractmethod
     def close(self, timeout: float) -> None:
-        raise NotImplementedError
+        """Finish: the open windows are stored."""
 
 
 class _ThreadWriter(_Writer):
