@@ -142,6 +142,9 @@ def test_a_killed_writer_process_is_counted_and_replaced(
         deadline = time.monotonic() + 30
         while app.logger.counts.pending and time.monotonic() < deadline:
             time.sleep(0.05)
+        deadline = time.monotonic() + 30
+        while not writer._proc.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.05)  # the replacement may still be starting
         assert writer._proc is not first and writer._proc.is_alive()
         for i in range(5):
             assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
