@@ -104,16 +104,27 @@ def build_table(parts: Sequence[BatchPart]) -> pa.Table:
 
     tables = []
     for part in parts:
-        ids: list[str] = []
-        for rid, n in zip(part.request_ids, part.rows.tolist(), strict=True):
-            ids.extend(prediction_ids(rid, n))
+        rows = part.rows
+        requests = pa.array(part.request_ids, pa.string())
+        if len(rows) and int(rows.max()) == 1:  # one row per request: no repeats
+            ids, take = requests, None
+        else:
+            expanded: list[str] = []
+            for rid, n in zip(part.request_ids, rows.tolist(), strict=True):
+                expanded.extend(prediction_ids(rid, n))
+            ids = pa.array(expanded, pa.string())
+            take = pa.array(np.repeat(np.arange(len(rows)), rows))
+
+        def per_row(values: pa.Array, take: pa.Array | None = take) -> pa.Array:
+            return values if take is None else values.take(take)
+
         data: dict[str, Any] = {
-            "prediction_id": pa.array(ids, pa.string()),
-            "request_id": pa.array(np.repeat(part.request_ids, part.rows), pa.string()),
-            "time": pa.array(np.repeat(part.times, part.rows), pa.timestamp("ms")),
-            "route": pa.array(np.repeat(part.routes, part.rows)).dictionary_encode(),
-            "model_version": pa.array(np.repeat(part.versions, part.rows)).dictionary_encode(),
-            "latency_ms": pa.array(np.repeat(part.latency_ms, part.rows), pa.float32()),
+            "prediction_id": ids,
+            "request_id": per_row(requests),
+            "time": per_row(pa.array(part.times, pa.timestamp("ms"))),
+            "route": per_row(pa.array(part.routes, pa.string()).dictionary_encode()),
+            "model_version": per_row(pa.array(part.versions, pa.string()).dictionary_encode()),
+            "latency_ms": per_row(pa.array(part.latency_ms, pa.float32())),
         }
         for name, values in part.columns.items():
             data[INPUT_PREFIX + name] = _arrow(values)
@@ -295,10 +306,15 @@ def writer_process(factory: Callable[[], LogWriter], conn: Connection) -> None:
     ``(batch id, logged, dropped)``; ``None`` closes (ends the windows, answers ``"closed"``)."""
     import os
 
+    from threadpoolctl import threadpool_limits
+
     try:  # serving comes first: the writer takes the CPU the server leaves
         os.nice(10)
     except (AttributeError, OSError):  # not on this platform
         pass
+    # One BLAS thread: the profiles' dot products would otherwise wake a pool of spinning
+    # threads that take 4x the writer's own CPU time from the server beside it.
+    threadpool_limits(1)
     writer = factory()
     while True:
         try:

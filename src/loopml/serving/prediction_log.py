@@ -183,6 +183,7 @@ class PredictionLogger:
         self._on_flush = on_flush
         self.counts = LogCounts()
         self._buffer = Buffer()
+        self._buffered = 0  # rows in the buffer (pending also counts rows being written)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
@@ -226,7 +227,11 @@ class PredictionLogger:
                 outputs.predictions,
                 latency_ms,
             )
-            full = counts.pending >= self.flush_rows
+            self._buffered += rows
+            full = self._buffered >= self.flush_rows
+        # Woken by what waits here, not by what is pending: while the writer is busy, pending
+        # stays high, and waking on it would ship every request alone (tiny batches, a slower
+        # writer, a feedback loop).
         if full:
             self._wake.set()
 
@@ -248,6 +253,7 @@ class PredictionLogger:
         """Hand what is buffered now to the writer."""
         with self._lock:
             buffer, self._buffer = self._buffer, Buffer()
+            self._buffered = 0
         if not len(buffer):
             self._writer.idle()
             return

@@ -228,8 +228,8 @@ class _StoreSink:
         pq.write_table(table, sink, compression="zstd", use_dictionary=["route", "model_version"])
         data = sink.getvalue().to_pybytes()
         digest, size = self.client.artifacts.put(data)
-        routes = sorted(set(table.column("route").to_pylist()))
-        versions = sorted(set(table.column("model_version").to_pylist()))
+        routes = sorted(_distinct(table.column("route")))
+        versions = sorted(_distinct(table.column("model_version")))
         self.client.log_prediction_segment(
             self.spec.name,
             uri=f"sha256:{digest}",
@@ -264,6 +264,13 @@ class _StoreSink:
             profile=profile.to_dict(),
             project=self.spec.project,
         )
+
+
+def _distinct(column: pa.ChunkedArray) -> set[str]:
+    """The distinct values of a (dictionary-encoded) string column, without a pass in Python."""
+    import pyarrow.compute as pc
+
+    return {str(v) for v in pc.unique(column.cast("string")).to_pylist()}
 
 
 def _reference(client: Client, project: str | None) -> Any:
