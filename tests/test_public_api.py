@@ -55,6 +55,7 @@ TOP_LEVEL = [
     "log_dataset",
     "log_dict",
     "log_figure",
+    "log_ground_truth",
     "log_metric",
     "log_metrics",
     "log_model",

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from loopml.client import Client as Client
     from loopml.client import RunComparison as RunComparison
     from loopml.client import set_seed as set_seed
+    from loopml.client.monitors import log_ground_truth as log_ground_truth
     from loopml.data import get_dataset as get_dataset
     from loopml.data import load_dataset as load_dataset
     from loopml.data import log_dataset as log_dataset
@@ -88,6 +89,7 @@ _LAZY = {
     "Client": ("loopml.client", "Client"),
     "RunComparison": ("loopml.client", "RunComparison"),
     "set_seed": ("loopml.client", "set_seed"),
+    "log_ground_truth": ("loopml.client.monitors", "log_ground_truth"),
     **{
         name: ("loopml.data", name)
         for name in ("get_dataset", "load_dataset", "log_dataset", "split_dataset")
@@ -205,6 +207,7 @@ __all__ = [
     "log_dataset",
     "log_dict",
     "log_figure",
+    "log_ground_truth",
     "log_metric",
     "log_metrics",
     "log_model",

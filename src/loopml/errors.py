@@ -21,7 +21,9 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     │   ├── ArtifactNotFound    404 ARTIFACT_NOT_FOUND
     │   ├── DatasetNotFound     404 DATASET_NOT_FOUND    a dataset, or one of its versions
     │   ├── ModelNotFound       404 MODEL_NOT_FOUND      a registered model, version or alias
-    │   └── DeploymentNotFound  404 DEPLOYMENT_NOT_FOUND
+    │   ├── DeploymentNotFound  404 DEPLOYMENT_NOT_FOUND
+    │   ├── MonitorNotFound     404 MONITOR_NOT_FOUND
+    │   └── AlertNotFound       404 ALERT_NOT_FOUND
     ├── AlreadyExists           409 ALREADY_EXISTS
     ├── Conflict                409 CONFLICT            the write contradicts what is stored
     │   └── ParamConflict       409 PARAM_CONFLICT        (a param re-logged with another value)
@@ -41,6 +43,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AlertNotFound",
     "AlreadyExists",
     "ArtifactCorrupted",
     "ArtifactNotFound",
@@ -57,6 +60,7 @@ __all__ = [
     "MissingExtra",
     "ModelCorrupted",
     "ModelNotFound",
+    "MonitorNotFound",
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
@@ -271,6 +275,34 @@ class DeploymentNotFound(NotFound):
             "`loopml deployments list` (is it in another project?)"
         )
         self.name = name
+
+
+class MonitorNotFound(NotFound):
+    """A monitor does not exist."""
+
+    code = "MONITOR_NOT_FOUND"
+
+    def __init__(self, name: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"monitor {name!r} does not exist; list the project's monitors with "
+            "Client.list_monitors() (is it in another project, or was it deleted?)"
+        )
+        self.name = name
+
+
+class AlertNotFound(NotFound):
+    """An alert does not exist."""
+
+    code = "ALERT_NOT_FOUND"
+
+    def __init__(self, alert_id: str, message: str | None = None) -> None:
+        super().__init__(
+            message
+            or f"alert {alert_id!r} does not exist; list the project's alerts with "
+            "Client.list_alerts() (is it in another project?)"
+        )
+        self.alert_id = alert_id
 
 
 class AlreadyExists(LoopError):

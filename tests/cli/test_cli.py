@@ -486,17 +486,17 @@ def test_runs_metric_unknown_key(seeded: Seeded) -> None:
 def test_db_current_and_upgrade_on_a_current_store(seeded: Seeded) -> None:
     current = invoke([*seeded.store, "db", "current"])
     assert current.exit_code == 0, current.output
-    assert "revision: 0004 (current)" in current.stdout
+    assert "revision: 0005 (current)" in current.stdout
     data = as_json(invoke(["db", "current", "--store", str(seeded.db), "--json"]))
     assert data == {
         "store": f"sqlite:///{seeded.db}",
-        "revision": "0004",
-        "head": "0004",
+        "revision": "0005",
+        "head": "0005",
         "current": True,
     }
     upgraded = invoke(["db", "upgrade", "--store", str(seeded.db)])
     assert upgraded.exit_code == 0
-    assert "is already at revision 0004" in upgraded.stdout
+    assert "is already at revision 0005" in upgraded.stdout
 
 
 def test_db_upgrade_an_empty_database(tmp_path: Path) -> None:
@@ -507,7 +507,7 @@ def test_db_upgrade_an_empty_database(tmp_path: Path) -> None:
     assert "revision: none (empty database)" in current.stdout
     upgraded = invoke(["db", "upgrade", "--store", str(db)])
     assert upgraded.exit_code == 0, upgraded.output
-    assert upgraded.stdout.strip() == f"upgraded sqlite:///{db}: (empty) -> 0004"
+    assert upgraded.stdout.strip() == f"upgraded sqlite:///{db}: (empty) -> 0005"
 
 
 def test_db_with_an_unknown_revision(seeded: Seeded) -> None:

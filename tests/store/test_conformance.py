@@ -1,6 +1,7 @@
 """The Store conformance suite (:mod:`loopml.testing.store_suite`, with the deployment suite of
-:mod:`loopml.testing.store_suite_deployments`) on every built-in backend: the in-memory
-reference store, SQLite and PostgreSQL."""
+:mod:`loopml.testing.store_suite_deployments` and the monitoring suite of
+:mod:`loopml.testing.store_suite_monitors`) on every built-in backend: the in-memory reference
+store, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from loopml.store import Store, open_store
 from loopml.store.memory import InMemoryStore
 from loopml.testing import StoreSuite
 from loopml.testing.store_suite_deployments import DeploymentSuite
+from loopml.testing.store_suite_monitors import MonitorSuite
 
 try:
     from loopml.store.sql import SqlStore  # noqa: F401 - only checks the SQL store is there
@@ -25,14 +27,14 @@ else:
 needs_sql = pytest.mark.skipif(SQL_MISSING is not None, reason=SQL_MISSING or "")
 
 
-class TestMemoryStore(StoreSuite, DeploymentSuite):
+class TestMemoryStore(StoreSuite, DeploymentSuite, MonitorSuite):
     @pytest.fixture
     def store(self) -> InMemoryStore:
         return InMemoryStore()
 
 
 @needs_sql
-class TestSqliteStore(StoreSuite, DeploymentSuite):
+class TestSqliteStore(StoreSuite, DeploymentSuite, MonitorSuite):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[Store]:
         store = open_store(f"sqlite:///{tmp_path}/t.db")
@@ -63,7 +65,7 @@ def _pg_truncate(pg_url: str) -> Iterator[Any]:
 
 @needs_sql
 @pytest.mark.postgres
-class TestPostgresStore(StoreSuite, DeploymentSuite):
+class TestPostgresStore(StoreSuite, DeploymentSuite, MonitorSuite):
     @pytest.fixture
     def store(self, pg_url: str, _pg_truncate: Any) -> Iterator[Store]:
         _pg_truncate()

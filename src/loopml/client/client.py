@@ -22,6 +22,7 @@ from loopml.client.buffer import MetricBuffer
 from loopml.client.compare import RunComparison
 from loopml.client.datasets import DatasetMethods
 from loopml.client.deployments import DeploymentMethods
+from loopml.client.monitors import MonitorMethods
 from loopml.client.registry import RegistryMethods
 from loopml.config import Settings, get_settings
 from loopml.entities import (
@@ -62,12 +63,13 @@ def _param_value(value: object) -> str:
     )
 
 
-class Client(DatasetMethods, RegistryMethods, DeploymentMethods):
+class Client(DatasetMethods, RegistryMethods, DeploymentMethods, MonitorMethods):
     """Track projects, runs, params, metrics, tags and artifacts against one store; the dataset,
-    model-registry and deployment methods come from
+    model-registry, deployment and monitoring methods come from
     :class:`~loopml.client.datasets.DatasetMethods`,
-    :class:`~loopml.client.registry.RegistryMethods` and
-    :class:`~loopml.client.deployments.DeploymentMethods`.
+    :class:`~loopml.client.registry.RegistryMethods`,
+    :class:`~loopml.client.deployments.DeploymentMethods` and
+    :class:`~loopml.client.monitors.MonitorMethods`.
 
     Args:
         tracking_uri: the metadata store: a folder, ``sqlite:///file.db``,

@@ -31,6 +31,7 @@ from loopml.errors import InvalidArgument, NotFound, ProjectNotFound
 from loopml.store import search, validation
 from loopml.store.datasets import DatasetStore
 from loopml.store.deployments import DeploymentStore
+from loopml.store.monitors import MonitorStore
 from loopml.store.registry import RegistryStore
 
 __all__ = ["DEFAULT_PROJECT", "Store", "environment_id", "new_id"]
@@ -88,18 +89,21 @@ def decode_page_token(token: str | None, query_key: str) -> int:
     return offset
 
 
-class Store(DatasetStore, RegistryStore, DeploymentStore):
+class Store(DatasetStore, RegistryStore, DeploymentStore, MonitorStore):
     """The metadata store: projects, runs, params, metrics, tags, environments, artifact index,
     datasets (their versions and the runs that used them), the model registry, the audit
-    trail, and deployments with the index of their prediction logs.
+    trail, deployments with the index of their prediction logs, and monitoring (monitors, their
+    results, alerts and their deliveries, and the index of ground-truth labels).
 
     The dataset methods (``create_dataset_version``, ``get_dataset_version``, ``log_inputs``...)
     and their contract live in the :class:`~loopml.store.datasets.DatasetStore` mixin; the
     registry's (``create_model_version``, ``set_model_alias``, ``search_audit_events``...) in
     the :class:`~loopml.store.registry.RegistryStore` mixin; the serving side's
     (``create_deployment``, ``add_prediction_segment``, ``list_window_profiles``...) in the
-    :class:`~loopml.store.deployments.DeploymentStore` mixin. This class inherits them, to keep
-    this module readable.
+    :class:`~loopml.store.deployments.DeploymentStore` mixin; monitoring's (``create_monitor``,
+    ``add_monitor_result``, ``add_alert``, ``add_label_segment``...) in the
+    :class:`~loopml.store.monitors.MonitorStore` mixin. This class inherits them, to keep this
+    module readable.
 
     Contract (every implementation; the conformance suite checks it):
 
@@ -116,12 +120,13 @@ class Store(DatasetStore, RegistryStore, DeploymentStore):
       implement the protected ``_methods`` and may assume valid input.
     * **Errors.** Missing objects raise :class:`~loopml.errors.ProjectNotFound`,
       :class:`~loopml.errors.RunNotFound`, :class:`~loopml.errors.ArtifactNotFound`,
-      :class:`~loopml.errors.DatasetNotFound`, :class:`~loopml.errors.ModelNotFound` or
-      :class:`~loopml.errors.DeploymentNotFound`; a param re-logged with another value raises
-      :class:`~loopml.errors.ParamConflict`, and an alias or deployment that changed before its
-      compare-and-set :class:`~loopml.errors.Conflict`; a duplicate project, model or
-      deployment name raises :class:`~loopml.errors.AlreadyExists`; backend failures raise
-      :class:`~loopml.errors.StoreError`. Nothing else escapes.
+      :class:`~loopml.errors.DatasetNotFound`, :class:`~loopml.errors.ModelNotFound`,
+      :class:`~loopml.errors.DeploymentNotFound`, :class:`~loopml.errors.MonitorNotFound` or
+      :class:`~loopml.errors.AlertNotFound`; a param re-logged with another value raises
+      :class:`~loopml.errors.ParamConflict`, and an alias, deployment or monitor that changed
+      before its compare-and-set :class:`~loopml.errors.Conflict`; a duplicate project, model,
+      deployment or monitor name raises :class:`~loopml.errors.AlreadyExists`; backend
+      failures raise :class:`~loopml.errors.StoreError`. Nothing else escapes.
     * **Metrics.** A metric point is ``(key, value, step, timestamp)``. Every logged point is
       kept (history), including duplicates; NaN and +/-inf are stored faithfully. ``Run.metrics``
       holds the latest point per key: the highest step, then the latest timestamp, then the last

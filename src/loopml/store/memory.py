@@ -51,6 +51,7 @@ from loopml.store.base import (
 )
 from loopml.store.datasets import ambiguous_prefix, missing_version
 from loopml.store.memory_deployments import InMemoryDeploymentStore
+from loopml.store.memory_monitors import InMemoryMonitorStore
 
 __all__ = ["InMemoryStore"]
 
@@ -79,7 +80,7 @@ class _ModelState:
     aliases: dict[str, int] = field(default_factory=dict)
 
 
-class InMemoryStore(InMemoryDeploymentStore, Store):
+class InMemoryStore(InMemoryDeploymentStore, InMemoryMonitorStore, Store):
     """A thread-safe store in process memory."""
 
     def __init__(self, uri: str = "memory://") -> None:
@@ -94,6 +95,7 @@ class InMemoryStore(InMemoryDeploymentStore, Store):
         self._audit: list[AuditEvent] = []  # in the order written
         self._seq = 0  # logging order, the last tie-break of "latest"
         self._init_deployments()
+        self._init_monitors()
 
     # --- projects ------------------------------------------------------------------------------
 

@@ -33,12 +33,23 @@ row), name their deployment without a foreign key (they outlive it) and go with 
 The index on ``(project_id, deployment, start_time)`` answers a time-range query in one bounded
 range: a segment spans at most 24 hours, so one that overlaps ``[start, end]`` starts between
 ``start - 24 h`` and ``end``.
+
+Monitoring (revision 0005): ``monitors`` names monitors per project, with their spec as JSON
+text and the ``revision`` an update's compare-and-set checks (a writer locks the row).
+``monitor_results`` holds one row per monitor and window, keyed by them (a second result of a
+window replaces the first in one upsert), and goes with its monitor; its metrics are JSON text
+in which NaN is ``null``. ``alerts`` name their monitor without a foreign key (they outlive it);
+the partial unique index ``ix_alerts_one_firing`` on ``(project_id, monitor, rule) WHERE state =
+'firing'`` is what keeps a rule to one firing alert under concurrent writers, on SQLite and
+PostgreSQL alike. ``alert_deliveries`` go with their alert and keep the order they were written
+in ``seq``; ``label_segments`` index the ground-truth files, keyed by the writer's id.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -51,20 +62,26 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 __all__ = [
+    "alert_deliveries",
+    "alerts",
     "artifacts",
     "audit_events",
     "dataset_versions",
     "datasets",
     "deployments",
     "environments",
+    "label_segments",
     "latest_metrics",
     "metadata",
     "metric_chunks",
     "model_aliases",
     "model_versions",
+    "monitor_results",
+    "monitors",
     "params",
     "prediction_segments",
     "projects",
@@ -403,4 +420,128 @@ window_profiles = Table(
     Column("profile", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index(None, "project_id", "deployment", "window_start"),
+)
+
+monitors = Table(
+    "monitors",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", String(256), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("created_by", String(256), nullable=False),
+    Column("updated_by", String(256), nullable=False),
+    UniqueConstraint("project_id", "name"),
+)
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column(
+        "monitor_id",
+        String(32),
+        ForeignKey("monitors.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("window_end", BigInteger, primary_key=True),
+    Column("id", String(32), nullable=False),
+    Column("metrics", Text, nullable=False),
+    Column("details", Text, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+_FIRING = text("state = 'firing'")
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("monitor", String(256), nullable=False),
+    Column("rule", String(256), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("value", Float(precision=53), nullable=True),
+    Column("threshold", Float(precision=53), nullable=True),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_end", BigInteger, nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("last_seen_at", BigInteger, nullable=False),
+    Column("resolved_at", BigInteger, nullable=True),
+    Column("notified_at", BigInteger, nullable=True),
+    Column("occurrences", BigInteger, nullable=False),
+    Column("details", Text, nullable=False),
+    Index(None, "project_id", "started_at"),
+    Index(None, "project_id", "monitor", "rule", "started_at"),
+    Index(
+        "ix_alerts_one_firing",
+        "project_id",
+        "monitor",
+        "rule",
+        unique=True,
+        sqlite_where=_FIRING,
+        postgresql_where=_FIRING,
+    ),
+)
+
+alert_deliveries = Table(
+    "alert_deliveries",
+    metadata,
+    Column("seq", _ROWID, primary_key=True, autoincrement=True),
+    Column("id", String(32), nullable=False, unique=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("alert_id", String(32), ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("notifier", String(256), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project_id", "created_at"),
+    Index(None, "alert_id", "created_at"),
+)
+
+label_segments = Table(
+    "label_segments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("deployment", String(256), nullable=False),
+    Column("num_rows", BigInteger, nullable=False),
+    Column("uri", Text, nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project_id", "created_at"),
+    Index(None, "project_id", "deployment", "created_at"),
 )
