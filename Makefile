@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo bench bench-tracking bench-data bench-models bench-serving clean
+.PHONY: install test check lint demo bench bench-tracking bench-data bench-models bench-serving bench-monitoring clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -50,6 +50,9 @@ bench-models: install
 
 bench-serving: install
 	$(BIN)/python bench/serving.py
+
+bench-monitoring: install
+	$(BIN)/python bench/monitoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml

@@ -18,24 +18,28 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loopml._frames import as_pandas
 from loopml.errors import InvalidArgument, InvalidData
 from loopml.stats._build import (
     Acc,
     CategoricalAcc,
+    Column,
     Kind,
     NumericAcc,
     PreparedNumeric,
+    all_null,
     check_edges,
     column_kind,
+    dtype_name,
     numeric_values,
     prepare_numeric,
+    table_columns,
 )
 from loopml.stats.columns import (
     DEFAULT_CATEGORY_CAP,
     ColumnProfile,
     NumericProfile,
     column_from_dict,
+    merge_columns,
 )
 from loopml.stats.sketch import DEFAULT_K
 
@@ -221,14 +225,27 @@ def merge_all(profiles: Iterable[DatasetProfile]) -> DatasetProfile:
     Raises:
         InvalidArgument: no profiles, or they cannot be merged.
     """
-    it = iter(profiles)
-    try:
-        out = next(it)
-    except StopIteration:
-        raise InvalidArgument("merge_all needs at least one profile") from None
-    for p in it:
-        out = out.merge(p)
-    return out
+    parts = list(profiles)
+    if not parts:
+        raise InvalidArgument("merge_all needs at least one profile")
+    first = parts[0]
+    targets = {p.target for p in parts} - {None}
+    if (
+        len(parts) <= 2
+        or len(targets) > 1
+        or any(p.column_names != first.column_names for p in parts)
+    ):
+        out = first
+        for p in parts[1:]:
+            out = out.merge(p)  # raises what is wrong
+        return out
+    # Many profiles (e.g. a month of window profiles): column by column, in one step each.
+    columns = tuple(
+        merge_columns([p.columns[i] for p in parts]) for i in range(len(first.columns))
+    )
+    return DatasetProfile(
+        sum(p.num_rows for p in parts), columns, next(iter(targets)) if targets else None
+    )
 
 
 def edges_by_column(edges: EdgesArg) -> dict[str, tuple[float, ...]]:
@@ -295,60 +312,57 @@ class ProfileBuilder:
             return CategoricalAcc(name, kind, self._cap)
         return NumericAcc(name, kind, self._edges.get(name), self._bins, self._k)
 
-    def _start(self, frame: pd.DataFrame) -> dict[str, Acc]:
-        names = [str(c) for c in frame.columns]
-        for what, given in (("categorical", self._categorical), ("edges", set(self._edges))):
-            unknown = sorted(set(given) - set(names))
-            if unknown and what == "categorical":
-                raise InvalidArgument(
-                    f"columns {unknown} named in categorical= are not in the data; columns: "
-                    f"{names}"
-                )
+    def _start(self, names: list[str], columns: list[Column]) -> dict[str, Acc]:
+        unknown = sorted(self._categorical - set(names))
+        if unknown:
+            raise InvalidArgument(
+                f"columns {unknown} named in categorical= are not in the data; columns: {names}"
+            )
         if self._target is not None and self._target not in names:
             raise InvalidArgument(
                 f"target column {self._target!r} is not in the data; columns: {names}"
             )
         accs: dict[str, Acc] = {}
-        for name in names:
-            kind = column_kind(frame[name], name in self._categorical)
+        for name, column in zip(names, columns, strict=True):
+            kind = column_kind(column, name in self._categorical)
             accs[name] = self._new_acc(name, kind)
         return accs
 
     def update(self, chunk: Any) -> ProfileBuilder:
         """Add a chunk (pandas, polars, pyarrow, or a dict of columns); returns the builder.
 
+        Arrow data (a pyarrow Table or RecordBatch, a polars frame) is read as Arrow, without
+        converting it to pandas.
+
         Raises:
             InvalidData: the chunk is not a table, or its columns differ from the first chunk's,
                 or a column changed from numbers to text.
         """
-        frame = as_pandas(chunk, what="the chunk to profile")
-        if frame.columns.duplicated().any():
-            dup = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
-            raise InvalidData(f"the chunk to profile has duplicate columns {dup}; rename them")
+        names, columns, rows = table_columns(
+            chunk, what="the chunk to profile", categorical=self._categorical
+        )
         if self._accs is None:
-            self._accs = self._start(frame)
-        names = [str(c) for c in frame.columns]
+            self._accs = self._start(names, columns)
         if names != list(self._accs):
             raise InvalidData(
                 f"chunk columns {names} differ from the first chunk's {list(self._accs)}; "
                 "every chunk of a table must have the same columns in the same order"
             )
-        numeric: list[tuple[NumericAcc, pd.Series[Any]]] = []
-        for name, col in zip(names, frame.columns, strict=True):
-            series = frame[col]
-            acc = self._column_acc(name, series)
+        numeric: list[tuple[NumericAcc, Column]] = []
+        for name, column in zip(names, columns, strict=True):
+            acc = self._column_acc(name, column)
             if isinstance(acc, NumericAcc):
-                numeric.append((acc, series))
+                numeric.append((acc, column))
             elif acc is not None:
-                acc.update(series)
-        self._update_numeric(numeric, len(frame))
-        self._rows += len(frame)
+                acc.update(column)
+        self._update_numeric(numeric, rows)
+        self._rows += rows
         return self
 
-    def _update_numeric(self, columns: list[tuple[NumericAcc, pd.Series[Any]]], rows: int) -> None:
-        def prepare(item: tuple[NumericAcc, pd.Series[Any]]) -> PreparedNumeric:
-            acc, series = item
-            return prepare_numeric(*numeric_values(series, acc.kind))
+    def _update_numeric(self, columns: list[tuple[NumericAcc, Column]], rows: int) -> None:
+        def prepare(item: tuple[NumericAcc, Column]) -> PreparedNumeric:
+            acc, column = item
+            return prepare_numeric(*numeric_values(column, acc.kind))
 
         if rows < PARALLEL_ROWS or len(columns) < 2:
             for item in columns:
@@ -367,16 +381,16 @@ class ProfileBuilder:
                     ahead.append(pool.submit(prepare, item))
                 acc.apply(prepared)
 
-    def _column_acc(self, name: str, series: pd.Series[Any]) -> Acc | None:
+    def _column_acc(self, name: str, column: Column) -> Acc | None:
         """The column's accumulator, swapped for a new kind if it only saw nulls so far."""
         assert self._accs is not None
         acc = self._accs[name]
-        kind = column_kind(series, name in self._categorical)
+        kind = column_kind(column, name in self._categorical)
         if kind != acc.kind and not (
             {kind, acc.kind} <= {"categorical", "boolean"} and isinstance(acc, CategoricalAcc)
         ):
-            if series.isna().all():
-                acc.nulls += len(series)
+            if all_null(column):
+                acc.nulls += len(column)
                 return None
             if acc.count == 0:
                 nulls = acc.nulls
@@ -385,7 +399,7 @@ class ProfileBuilder:
             else:
                 raise InvalidData(
                     f"column {name!r} held {acc.kind} values in earlier chunks but "
-                    f"{series.dtype} ({kind}) values in this one; cast it to one type"
+                    f"{dtype_name(column)} ({kind}) values in this one; cast it to one type"
                 )
         return acc
 

@@ -13,7 +13,8 @@ data keep a private, mutable KLL sketch and wrap it once at the end.
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+import binascii
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -27,27 +28,55 @@ __all__ = ["DEFAULT_K", "QuantileSketch", "new_kll"]
 DEFAULT_K = 200
 
 
+_DS: Any = None
+
+
+def _datasketches() -> Any:
+    """The ``datasketches`` module (looked up once: profiles rebuild thousands of sketches)."""
+    global _DS
+    if _DS is None:
+        _DS = require("datasketches", "stats", "a quantile sketch")
+    return _DS
+
+
 def new_kll(k: int = DEFAULT_K) -> Any:
     """A fresh, mutable ``datasketches.kll_doubles_sketch`` (for builders)."""
-    ds = require("datasketches", "stats", "a quantile sketch")
+    ds = _datasketches()
     if not 8 <= k <= 65535:
         raise InvalidArgument(f"sketch k must be between 8 and 65535, not {k}")
     return ds.kll_doubles_sketch(k)
 
 
+def _deserialize(data: bytes) -> Any:
+    try:
+        return _datasketches().kll_doubles_sketch.deserialize(data)
+    except Exception as exc:  # the C++ reader raises several kinds on corrupt input
+        raise InvalidArgument(f"not a serialised KLL doubles sketch ({exc})") from exc
+
+
 class QuantileSketch:
     """An immutable KLL quantile sketch of the finite values of one numeric column.
 
-    Build one with :meth:`of` (from values) or :meth:`from_bytes`; combine with :meth:`merge`.
-    Two sketches compare equal when their serialised bytes are equal.
+    Build one with :meth:`of` (from values) or :meth:`from_bytes`; combine with :meth:`merge`
+    (or :meth:`merge_all` for many). Two sketches compare equal when their serialised bytes are
+    equal. A sketch read with :meth:`from_base64` (a profile loaded from JSON) is decoded on
+    first use: loading thousands of window profiles to merge their counts does not pay for
+    sketches nobody queries.
     """
 
-    __slots__ = ("_bytes", "_kll")
+    __slots__ = ("_bytes", "_k")
 
     def __init__(self, kll: Any) -> None:
         """Wrap a KLL sketch; the caller must not update ``kll`` afterwards."""
-        self._kll = kll
+        self._k: Any = kll
         self._bytes: bytes | None = None
+
+    @property
+    def _kll(self) -> Any:
+        if self._k is None:
+            assert self._bytes is not None
+            self._k = _deserialize(self._bytes)
+        return self._k
 
     @classmethod
     def empty(cls, k: int = DEFAULT_K) -> QuantileSketch:
@@ -66,20 +95,21 @@ class QuantileSketch:
     @classmethod
     def from_bytes(cls, data: bytes) -> QuantileSketch:
         """Rebuild a sketch from :meth:`to_bytes` output."""
-        ds = require("datasketches", "stats", "a quantile sketch")
-        try:
-            return cls(ds.kll_doubles_sketch.deserialize(data))
-        except Exception as exc:  # the C++ reader raises several kinds on corrupt input
-            raise InvalidArgument(f"not a serialised KLL doubles sketch ({exc})") from exc
+        return cls(_deserialize(data))
 
     @classmethod
     def from_base64(cls, text: str) -> QuantileSketch:
-        """Rebuild a sketch from :meth:`to_base64` output."""
+        """Rebuild a sketch from :meth:`to_base64` output: the base64 and the sketch's header
+        are checked now, the sketch is decoded on first use."""
         try:
-            raw = base64.b64decode(text.encode("ascii"), validate=True)
+            raw = binascii.a2b_base64(text.encode("ascii"), strict_mode=True)
         except (ValueError, UnicodeEncodeError) as exc:
             raise InvalidArgument(f"sketch is not valid base64 ({exc})") from exc
-        return cls.from_bytes(raw)
+        if not _looks_like_kll(raw):
+            return cls.from_bytes(raw)  # raises with the reader's message
+        out = cls(None)
+        out._bytes = raw
+        return out
 
     def to_bytes(self) -> bytes:
         """The sketch in DataSketches' portable binary format."""
@@ -116,6 +146,20 @@ class QuantileSketch:
         out = type(self).from_bytes(self.to_bytes())
         out._kll.merge(other._kll)
         return out
+
+    @classmethod
+    def merge_all(cls, sketches: Iterable[QuantileSketch]) -> QuantileSketch:
+        """One sketch of the values of all ``sketches`` (the first one's ``k``), merged into a
+        single mutable sketch rather than pairwise (no copy per step)."""
+        it = iter(sketches)
+        try:
+            first = next(it)
+        except StopIteration:
+            raise InvalidArgument("merge_all needs at least one sketch") from None
+        kll = _deserialize(first.to_bytes())
+        for other in it:
+            kll.merge(other._kll)
+        return cls(kll)
 
     def quantiles(
         self, ranks: Sequence[float] | npt.NDArray[np.float64]
@@ -163,6 +207,11 @@ class QuantileSketch:
 
     def __repr__(self) -> str:
         return f"QuantileSketch(k={self.k}, n={self.n}, retained={int(self._kll.num_retained)})"
+
+
+def _looks_like_kll(data: bytes) -> bool:
+    """The first bytes of a serialised KLL sketch: preamble ints, serial version, family 15."""
+    return len(data) >= 8 and data[2] == 15
 
 
 def largest_remainder(weights: npt.NDArray[np.float64], total: int) -> npt.NDArray[np.int64]:

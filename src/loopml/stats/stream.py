@@ -1,22 +1,36 @@
 """Profiles of tables too big for memory: two passes over chunks, exact counts.
 
-The first pass (:class:`EdgeFinder`) feeds each numeric column to a KLL sketch and takes
-quantile edges from it; the second (a :class:`~loopml.stats.ProfileBuilder` with those edges)
-counts exactly on them. :func:`profile_chunks` runs both over a function that yields chunks.
+:func:`profile_chunks` makes the first pass with a builder that computes everything but the
+numeric histograms (sorting each chunk once for its KLL sketch, moments and min/max) and takes
+quantile edges from each column's sketch at the end; the second pass reads the numeric columns
+again and counts them exactly on those edges (a sort and a ``searchsorted`` per chunk, no
+sketch). :class:`EdgeFinder` is the first half on its own: edges to hand a
+:class:`~loopml.stats.ProfileBuilder`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from loopml._frames import as_pandas
 from loopml.errors import InvalidArgument
-from loopml.stats._build import column_kind, discrete_edges, numeric_values, quantile_edges
-from loopml.stats.columns import DEFAULT_CATEGORY_CAP
-from loopml.stats.dataset import DatasetProfile, EdgesArg, ProfileBuilder, edges_by_column
+from loopml.stats._build import (
+    Acc,
+    CategoricalAcc,
+    Kind,
+    NumericAcc,
+    column_kind,
+    count_on_edges,
+    discrete_edges,
+    numeric_values,
+    quantile_edges,
+    table_columns,
+)
+from loopml.stats.columns import DEFAULT_CATEGORY_CAP, NumericProfile
+from loopml.stats.dataset import DatasetProfile, EdgesArg, ProfileBuilder
 from loopml.stats.sketch import DEFAULT_K, new_kll
 
 __all__ = ["EdgeFinder", "profile_chunks"]
@@ -49,14 +63,14 @@ class EdgeFinder:
 
     def update(self, chunk: Any) -> EdgeFinder:
         """Add a chunk; returns the finder."""
-        frame = as_pandas(chunk, what="the chunk to find edges in")
-        for col in frame.columns:
-            name = str(col)
-            series = frame[col]
-            kind = column_kind(series, name in self._categorical)
+        names, columns, _ = table_columns(
+            chunk, what="the chunk to find edges in", categorical=self._categorical
+        )
+        for name, column in zip(names, columns, strict=True):
+            kind = column_kind(column, name in self._categorical)
             if kind not in ("numeric", "datetime"):
                 continue
-            values, _ = numeric_values(series, kind)
+            values, _ = numeric_values(column, kind)
             values = values[np.isfinite(values)]
             if name not in self._sketches:
                 self._sketches[name] = new_kll(self._k)
@@ -87,6 +101,26 @@ class EdgeFinder:
         return out
 
 
+class _FirstPass(ProfileBuilder):
+    """A builder whose numeric columns without given edges keep no histogram: the edges come
+    from each column's whole sketch at the end, and :func:`profile_chunks` counts on them in a
+    second pass."""
+
+    def _new_acc(self, name: str, kind: Kind) -> Acc:
+        if kind == "categorical" or kind == "boolean":
+            return CategoricalAcc(name, kind, self._cap)
+        edges = self._edges.get(name)
+        return NumericAcc(name, kind, edges, self._bins, self._k, defer_edges=edges is None)
+
+    def deferred(self) -> dict[str, tuple[NumericAcc, tuple[float, ...]]]:
+        """The deferred numeric columns and their edges (from their sketches)."""
+        out: dict[str, tuple[NumericAcc, tuple[float, ...]]] = {}
+        for name, acc in (self._accs or {}).items():
+            if isinstance(acc, NumericAcc) and acc.defer_edges:
+                out[name] = (acc, acc.sketch_edges())
+        return out
+
+
 def profile_chunks(
     chunks: Callable[[], Iterable[Any]],
     *,
@@ -96,26 +130,24 @@ def profile_chunks(
     categorical: Collection[str] | None = None,
     category_cap: int = DEFAULT_CATEGORY_CAP,
     sketch_k: int = DEFAULT_K,
+    recount: Callable[[list[str]], Iterable[Any]] | None = None,
 ) -> DatasetProfile:
     """Profile a table too big for memory, chunk by chunk, with exact counts.
 
-    Without ``edges`` it reads the chunks twice: once to find quantile edges (:class:`EdgeFinder`)
-    and once to count on them (:class:`ProfileBuilder`). With ``edges`` for every numeric
-    column, once.
+    Without ``edges`` it reads the chunks twice: the first pass computes everything but the
+    numeric histograms and takes each numeric column's quantile edges from its KLL sketch (one
+    bin per value for a column of at most ``bins`` distinct values); the second counts the
+    numeric columns exactly on those edges. With ``edges`` for every numeric column, once.
 
     Args:
         chunks: a function returning a fresh iterable of chunks each time it is called (for
             example ``lambda: pq.ParquetFile(path).iter_batches(65536)``).
         edges, bins, target, categorical, category_cap, sketch_k: as for :func:`profile`.
+        recount: for the second pass, a function returning the chunks with only the named
+            columns (default: ``chunks()``, every column); lets a file reader skip the others.
     """
-    fixed = edges_by_column(edges)
-    if edges is None:
-        finder = EdgeFinder(bins=bins, categorical=categorical, sketch_k=sketch_k)
-        for chunk in chunks():
-            finder.update(chunk)
-        fixed = {**finder.result(), **fixed}
-    builder = ProfileBuilder(
-        edges=fixed,
+    first = (ProfileBuilder if edges is not None else _FirstPass)(
+        edges=edges,
         bins=bins,
         target=target,
         categorical=categorical,
@@ -123,5 +155,30 @@ def profile_chunks(
         sketch_k=sketch_k,
     )
     for chunk in chunks():
-        builder.update(chunk)
-    return builder.result()
+        first.update(chunk)
+    if not isinstance(first, _FirstPass):
+        return first.result()
+    found = first.deferred()
+    deferred = {n: e for n, (_, e) in found.items() if e}  # columns with finite values
+    kinds = {n: acc.kind for n, (acc, _) in found.items()}
+    counts = {n: np.zeros(len(e) - 1, dtype=np.int64) for n, e in deferred.items()}
+    if deferred:
+        names = list(deferred)
+        again = recount(names) if recount is not None else chunks()
+        forced = frozenset([categorical] if isinstance(categorical, str) else categorical or ())
+        for chunk in again:
+            chunk_names, columns, _ = table_columns(
+                chunk, what="the chunk to profile", categorical=forced
+            )
+            for name, column in zip(chunk_names, columns, strict=True):
+                if name in counts:
+                    values, _ = numeric_values(column, kinds[name])
+                    counts[name] += count_on_edges(values, deferred[name])
+    result = first.result()
+    cols = tuple(
+        replace(c, edges=deferred[c.name], counts=tuple(int(x) for x in counts[c.name]))
+        if c.name in deferred and isinstance(c, NumericProfile)
+        else c
+        for c in result.columns
+    )
+    return replace(result, columns=cols)
