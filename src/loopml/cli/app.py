@@ -38,6 +38,10 @@ _LAZY_GROUPS = {
         "loopml.cli.deployments",
         "List and show deployments; set canary and shadow traffic, promote, roll back.",
     ),
+    "monitor": (
+        "loopml.cli.monitor",
+        "Watch deployments and datasets for drift, quality, performance; alert on rules.",
+    ),
     # A Typer app with one command and no callback becomes that command, not a group.
     "serve": (
         "loopml.cli.serve",

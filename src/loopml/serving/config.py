@@ -64,6 +64,9 @@ class PredictionLogSettings(_Strict):
     window_seconds: int = Field(default=300, ge=1, le=86_400)
     profiles: bool = True
     process: bool = True
+    # Outlier flags stored with each prediction: inputs outside the training data's range or
+    # unseen categories ("range"), also an isolation forest's verdict, or none.
+    outliers: Literal["off", "range", "isolation_forest"] = "range"
 
 
 class ServerSettings(_Strict):

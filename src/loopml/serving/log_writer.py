@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     import pyarrow as pa
 
+    from loopml.monitoring.outliers import OutlierRules
     from loopml.stats import DatasetProfile, ProfileBuilder
 
 __all__ = ["BatchPart", "LogBatch", "LogWriter", "SegmentSink", "WindowSink", "writer_process"]
@@ -97,13 +98,16 @@ def prediction_ids(request_id: str, rows: int) -> list[str]:
     return [f"{request_id}-{i}" for i in range(rows)]
 
 
-def build_table(parts: Sequence[BatchPart]) -> pa.Table:
+def build_table(
+    parts: Sequence[BatchPart], extra: Sequence[dict[str, Any]] | None = None
+) -> pa.Table:
     """One Arrow table of a batch, one row per prediction; parts whose inputs differ are
-    concatenated with their columns unified (missing values are null)."""
+    concatenated with their columns unified (missing values are null). ``extra``: more
+    columns per part (the outlier flags), row-aligned."""
     import pyarrow as pa
 
     tables = []
-    for part in parts:
+    for n_part, part in enumerate(parts):
         rows = part.rows
         requests = pa.array(part.request_ids, pa.string())
         if len(rows) and int(rows.max()) == 1:  # one row per request: no repeats
@@ -129,6 +133,8 @@ def build_table(parts: Sequence[BatchPart]) -> pa.Table:
         for name, values in part.columns.items():
             data[INPUT_PREFIX + name] = _arrow(values)
         data[PREDICTION] = _arrow(part.predictions)
+        if extra is not None:
+            data.update({k: pa.array(v) for k, v in extra[n_part].items()})
         tables.append(pa.table(data))
     if len(tables) == 1:
         return tables[0]
@@ -165,6 +171,11 @@ class LogWriter:
         reference: a function giving the reference profile for a model version
             (``name/version``), or None; windows are binned on its edges.
         retries: attempts to write a segment before its rows are dropped.
+        outliers: flag each prediction whose inputs leave the reference's range or take a
+            category it never had (``"range"``, the default), also with an isolation forest
+            fitted on a reference sample (``"isolation_forest"``: needs ``sample``), or not
+            (``"off"``); the flags are columns of the segment.
+        sample: a function giving a sample of the reference data for a model version.
     """
 
     def __init__(
@@ -175,6 +186,8 @@ class LogWriter:
         window_seconds: int = 300,
         reference: Callable[[str], DatasetProfile | None] | None = None,
         retries: int = 3,
+        outliers: str = "range",
+        sample: Callable[[str], Any] | None = None,
     ) -> None:
         self.sink = sink
         self.windows_sink = windows
@@ -182,6 +195,9 @@ class LogWriter:
         self._reference = reference
         self._references: dict[str, DatasetProfile | None] = {}
         self.retries = retries
+        self.outliers = outliers
+        self._sample = sample
+        self._rules: dict[str, OutlierRules | None] = {}
         self.stopping = False
         self._windows: dict[tuple[str, str, int], _Window] = {}
 
@@ -200,7 +216,7 @@ class LogWriter:
 
     def _segment(self, batch: LogBatch) -> bool:
         try:
-            table = build_table(batch.parts)
+            table = build_table(batch.parts, [self._flags(p) for p in batch.parts])
         except Exception:
             _log.exception(
                 "could not build a prediction log segment; %d rows dropped", batch.total
@@ -222,6 +238,38 @@ class LogWriter:
                 time.sleep(delay)
                 delay *= 2
         return False
+
+    def _flags(self, part: BatchPart) -> dict[str, Any]:
+        """The part's outlier columns (none when off or without a reference)."""
+        if self.outliers == "off" or not part.columns or not part.versions:
+            return {}
+        version = part.versions[0]
+        if version not in self._rules:
+            self._rules[version] = self._outlier_rules(version)
+        rules = self._rules[version]
+        if rules is None:
+            return {}
+        found = rules.flag(part.columns, part.total)
+        out: dict[str, Any] = {"outlier": found.flags, "outlier_reasons": found.reasons}
+        if found.scores is not None:
+            out["outlier_score"] = found.scores
+        return out
+
+    def _outlier_rules(self, version: str) -> OutlierRules | None:
+        from loopml.monitoring.outliers import OutlierRules
+
+        ref = self._reference_for(version)
+        if ref is None:
+            return None
+        rules = OutlierRules.from_profile(ref, skip=(PREDICTION,))
+        if self.outliers == "isolation_forest" and self._sample is not None:
+            try:
+                sample = self._sample(version)
+                if sample is not None:
+                    rules.fit_forest(sample)
+            except Exception:
+                _log.exception("no isolation forest for %s: its reference sample failed", version)
+        return rules
 
     def _profile(self, batch: LogBatch) -> None:
         import pandas as pd
@@ -256,17 +304,20 @@ class LogWriter:
                 win.rows += len(chunk)
 
     def _edges(self, model_version: str, names: tuple[str, ...]) -> Any:
+        ref = self._reference_for(model_version)
+        if ref is None:
+            return None
+        return {k: v for k, v in ref.edges().items() if k in names}
+
+    def _reference_for(self, model_version: str) -> DatasetProfile | None:
         if self._reference is None:
             return None
         if model_version not in self._references:
             try:
                 self._references[model_version] = self._reference(model_version)
-            except Exception:  # no reference: edges from the first chunk
+            except Exception:  # no reference: edges from the first chunk, no outlier flags
                 self._references[model_version] = None
-        ref = self._references[model_version]
-        if ref is None:
-            return None
-        return {k: v for k, v in ref.edges().items() if k in names}
+        return self._references[model_version]
 
     def close_windows(self, final: bool) -> None:
         """Store the windows that have ended (all of them when ``final``)."""

@@ -273,26 +273,51 @@ def _distinct(column: pa.ChunkedArray) -> set[str]:
     return {str(v) for v in pc.unique(column.cast("string")).to_pylist()}
 
 
+def _training_version(client: Client, label: str, project: str | None) -> Any:
+    """The dataset version a model version (``name/version``) was trained on, or None."""
+    name, _, version = label.rpartition("/")
+    if not version.isdigit():
+        return None
+    lineage = client.model_lineage(name, int(version), project=project)
+    for item in lineage["inputs"]:
+        if item.role == "train":
+            return item.dataset_version
+    return None
+
+
 def _reference(client: Client, project: str | None) -> Any:
     """A function: model version label -> the profile of the dataset it was trained on."""
 
     def reference(label: str) -> DatasetProfile | None:
         from loopml.stats import DatasetProfile
 
-        name, _, version = label.rpartition("/")
-        if not version.isdigit():
+        dv = _training_version(client, label, project)
+        if dv is None or not dv.profile_blob:
             return None
-        lineage = client.model_lineage(name, int(version), project=project)
-        for item in lineage["inputs"]:
-            dv = item.dataset_version
-            if item.role == "train" and dv.profile_blob:
-                return DatasetProfile.from_json(client.artifacts.read(dv.profile_blob))
-        return None
+        return DatasetProfile.from_json(client.artifacts.read(dv.profile_blob))
 
     return reference
 
 
-def _writer_for(client: Client, spec: ServeSpec, window_seconds: int, profiles: bool) -> LogWriter:
+def _training_sample(client: Client, project: str | None, rows: int = 10_000) -> Any:
+    """A function: model version label -> up to ``rows`` rows of its training data (the
+    isolation forest's reference sample), or None."""
+
+    def sample(label: str) -> Any:
+        from loopml.data import load_dataset
+
+        dv = _training_version(client, label, project)
+        if dv is None:
+            return None
+        frame = load_dataset(dv, client=client)
+        return frame.sample(min(rows, len(frame)), random_state=0) if len(frame) else None
+
+    return sample
+
+
+def _writer_for(
+    client: Client, spec: ServeSpec, window_seconds: int, profiles: bool, outliers: str = "range"
+) -> LogWriter:
     from loopml.serving.log_writer import LogWriter
 
     sink = _StoreSink(client, spec)
@@ -301,16 +326,20 @@ def _writer_for(client: Client, spec: ServeSpec, window_seconds: int, profiles: 
         windows=sink if profiles else None,
         window_seconds=window_seconds,
         reference=_reference(client, spec.project),
+        outliers=outliers,
+        sample=_training_sample(client, spec.project),
     )
 
 
-def _store_writer(spec_json: str, window_seconds: int, profiles: bool) -> LogWriter:
+def _store_writer(
+    spec_json: str, window_seconds: int, profiles: bool, outliers: str = "range"
+) -> LogWriter:
     """The prediction-log writer of a writer process (module level, so it pickles)."""
     from loopml.client import Client
 
     spec = ServeSpec.from_json(spec_json)
     client = Client(spec.tracking_uri, spec.artifact_uri)
-    return _writer_for(client, spec, window_seconds, profiles)
+    return _writer_for(client, spec, window_seconds, profiles, outliers)
 
 
 def build_app(
@@ -357,11 +386,11 @@ def build_app(
     if log.enabled and start_logger:
         if log.process:  # the writer process opens its own client from the spec
             factory: Callable[[], LogWriter] = functools.partial(
-                _store_writer, spec.to_json(), log.window_seconds, log.profiles
+                _store_writer, spec.to_json(), log.window_seconds, log.profiles, log.outliers
             )
         else:
             factory = functools.partial(
-                _writer_for, client, spec, log.window_seconds, log.profiles
+                _writer_for, client, spec, log.window_seconds, log.profiles, log.outliers
             )
         logger = PredictionLogger(
             factory,
