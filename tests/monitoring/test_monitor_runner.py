@@ -166,3 +166,24 @@ def test_windows_by_count(mon_client: loopml.Client, log_predictions: LogFn) -> 
     assert last.metrics["rows"] == 300 and last.window_start == T0 + 4 * HOUR
     with pytest.raises(InvalidArgument, match="window_rows"):
         MonitorSpec.parse({"dataset": "d", "reference": "datasets:/d/1", "window_rows": 5})
+
+
+def test_exact_ks_on_the_logged_rows_matches_scipy(
+    mon_client: loopml.Client, log_predictions: LogFn
+) -> None:
+    from scipy.stats import ks_2samp
+
+    from loopml.data import load_dataset
+
+    frame = make_frame(300, shift=0.5, seed=70)
+    log_predictions(frame, T0)
+    (r,) = run_monitor(
+        mon_client, _monitor(mon_client, drift={"exact": True}), now=T0 + HOUR
+    ).results
+    train = load_dataset("datasets:/churn-train/1", client=mon_client)
+    for name in ("age", "income", "visits"):
+        expected = ks_2samp(train[name], frame[name])
+        assert r.metrics[f"ks_exact.{name}"] == pytest.approx(expected.statistic)
+        assert r.details["drift_exact"][name]["p_value"] == pytest.approx(expected.pvalue)
+    assert r.details["drift_exact"]["age"]["drifted"] is True
+    assert "plan" not in r.details["drift_exact"]

@@ -115,6 +115,8 @@ def evaluate_window(
     else:
         if spec.drift.enabled:
             _drift(spec, reference, current, out)
+            if spec.drift.exact:
+                _exact_ks(src, window, out.details.get("reference", {}).get("uri"), out)
         if spec.prediction_drift.enabled:
             _prediction_drift(src, window, reference, current, out)
         if spec.quality.enabled:
@@ -417,7 +419,11 @@ def _from_log(src: _Sources, window: Window, out: Evaluation) -> None:
                 out.metrics[name] = value
 
 
-def _log_rows(src: _Sources, window: Window) -> pd.DataFrame | None:
+def _log_rows(
+    src: _Sources, window: Window, inputs: list[str] | None = None
+) -> pd.DataFrame | None:
+    """The window's rows of the log: ids, latency, prediction (and ``inputs``, named without
+    their ``input.`` prefix)."""
     import io
 
     import pandas as pd
@@ -431,6 +437,7 @@ def _log_rows(src: _Sources, window: Window) -> pd.DataFrame | None:
         spec.deployment, start=window.start, end=window.end - 1, project=src.project
     )
     wanted = ["prediction_id", "request_id", "time", "route", "latency_ms", PREDICTION]
+    wanted += [_INPUT + n for n in inputs or ()]
     tables = []
     for seg in segments:
         digest = seg.uri.removeprefix("sha256:")
@@ -446,7 +453,35 @@ def _log_rows(src: _Sources, window: Window) -> pd.DataFrame | None:
     if not tables:
         return None
     frame: pd.DataFrame = pd.concat([t.to_pandas() for t in tables], ignore_index=True)
-    return frame
+    return frame.rename(columns=lambda c: c.removeprefix(_INPUT))
+
+
+def _exact_ks(src: _Sources, window: Window, reference_uri: str | None, out: Evaluation) -> None:
+    """Exact two-sample KS of each numeric feature: the window's logged inputs against the
+    reference dataset's rows (both read back from storage)."""
+    from loopml.data import load_dataset
+    from loopml.stats.drift import ks_exact
+
+    drift = out.details.get("drift")
+    if not drift or reference_uri is None:
+        out.details["notes"].append(
+            "exact KS needs the drift check and a stored reference dataset"
+        )
+        return
+    names = [c["column"] for c in drift["columns"] if c["kind"] == "numeric"]
+    rows = _log_rows(src, window, names)
+    if rows is None or not names:
+        return
+    ref = load_dataset(reference_uri, columns=names, client=src.client)
+    results = {}
+    for name in names:
+        if name not in rows:
+            continue
+        stat, p = ks_exact(ref[name].to_numpy(dtype=float), rows[name].to_numpy(dtype=float))
+        drifted = bool(p < src.spec.drift.exact_threshold)
+        results[name] = {"statistic": stat, "p_value": p, "drifted": drifted}
+        out.metrics[f"ks_exact.{name}"] = stat
+    out.details["drift_exact"] = results
 
 
 def _labels(src: _Sources) -> pd.DataFrame:

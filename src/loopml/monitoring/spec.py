@@ -92,6 +92,10 @@ class DriftCheck(_Model):
         tests: per-feature test, column -> ``psi``, ``jensenshannon``, ``chisquare``,
             ``wasserstein``, ``ks`` (others get the default for their type).
         drift_share: the window drifted when at least this share of features drifted.
+        exact: also run the exact two-sample KS test on each numeric feature's raw values:
+            the window's inputs read back from the prediction log against the reference
+            dataset's rows (slower: it reads both; results under ``ks_exact.<feature>``).
+        exact_threshold: the p-value below which the exact KS test calls a feature drifted.
     """
 
     enabled: bool = True
@@ -99,6 +103,8 @@ class DriftCheck(_Model):
     exclude: list[str] = Field(default_factory=list)
     tests: dict[str, str] = Field(default_factory=dict)
     drift_share: float = Field(default=0.5, gt=0, le=1)
+    exact: bool = False
+    exact_threshold: float = Field(default=0.05, gt=0, lt=1)
 
 
 class PredictionDriftCheck(_Model):
