@@ -314,11 +314,12 @@ class DeploymentMethods:
         end: int | None = None,
         route: str | None = None,
         model_version: str | None = None,
+        window_seconds: int | None = None,
         project: str | None = None,
     ) -> list[WindowProfile]:
         """The window profiles of a deployment with ``window_start`` in ``[start, end)`` (ms;
-        None leaves a side open), optionally of one route or model version; by window start,
-        then route."""
+        None leaves a side open), optionally of one route, model version or window length
+        (``window_seconds``); by window start, then route."""
         return self.store.list_window_profiles(
             self._deployment_project_id(project),
             deployment,
@@ -326,4 +327,5 @@ class DeploymentMethods:
             end=end,
             route=route,
             model_version=model_version,
+            window_seconds=window_seconds,
         )

@@ -139,8 +139,10 @@ def window_profile(
     from loopml.stats import DatasetProfile
 
     assert spec.deployment is not None
-    fragments = client.list_window_profiles(
-        spec.deployment, start=window.start, end=window.end, route=spec.route, project=project
+    from loopml.monitoring.rollups import window_fragments
+
+    fragments = window_fragments(
+        client, spec.deployment, window.start, window.end, route=spec.route, project=project
     )
     versions: Counter[str] = Counter()
     profiles = []
@@ -150,6 +152,13 @@ def window_profile(
     if not profiles:
         return None, versions
     return _merge(profiles), versions
+
+
+def first_logged(client: Client, deployment: str, *, project: str | None = None) -> int | None:
+    """When the deployment logged its first prediction (ms), or None (read from the segment
+    index: no profile is decoded)."""
+    first = client.list_prediction_segments(deployment, limit=1, project=project)
+    return first[0].start_time if first else None
 
 
 def _merge(profiles: list[DatasetProfile]) -> DatasetProfile:
@@ -306,12 +315,9 @@ def _baseline(src: _Sources) -> DatasetProfile | None:
     if src.baseline is None:
         spec = src.spec
         assert spec.deployment is not None
-        first = src.client.list_window_profiles(
-            spec.deployment, route=spec.route, project=src.project
-        )
-        if not first:
+        start = first_logged(src.client, spec.deployment, project=src.project)
+        if start is None:
             return None
-        start = first[0].window_start
         window = Window(start, start + int(spec.window * 1000))
         src.baseline, _ = window_profile(src.client, spec, window, project=src.project)
     return src.baseline

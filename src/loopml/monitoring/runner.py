@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.entities import Monitor, MonitorResult, now_ms
 from loopml.errors import InvalidArgument
-from loopml.monitoring.evaluate import Evaluation, Window, _on_edges, _Sources, evaluate_window
+from loopml.monitoring.evaluate import (
+    Evaluation,
+    Window,
+    _on_edges,
+    _Sources,
+    evaluate_window,
+    first_logged,
+)
+from loopml.monitoring.rollups import DAY_SECONDS
 from loopml.monitoring.spec import MonitorSpec
 
 if TYPE_CHECKING:
@@ -119,6 +127,7 @@ def run_monitor(
             run.evaluations.append(
                 evaluate_window(client, spec, window, project=project, sources=sources)
             )
+        _roll_up(client, spec, windows, now, project)
     else:
         run.evaluations.extend(_dataset_windows(client, monitor, spec, since, project))
     for ev in run.evaluations:
@@ -167,11 +176,11 @@ def _due_windows(
             )
             again = [Window(r.window_start, r.window_end) for r in recent]
     else:
-        first = client.list_window_profiles(spec.deployment, route=spec.route, project=project)
-        if not first:
+        first = first_logged(client, spec.deployment, project=project)
+        if first is None:
             run.notes.append(f"deployment {spec.deployment!r} has logged no predictions yet")
             return []
-        start = (first[0].window_start // step) * step
+        start = (first // step) * step
     windows = [w for w in again if w.start < start]
     windows += [Window(s, s + step) for s in range(start, last_end, step)]
     if len(windows) > MAX_WINDOWS:
@@ -200,6 +209,8 @@ def _count_windows(
     for f in client.list_window_profiles(
         spec.deployment, start=start, route=spec.route, project=project
     ):
+        if f.window_seconds >= DAY_SECONDS:  # a daily roll-up, not serving's
+            continue
         rows[f.window_start] = rows.get(f.window_start, 0) + f.rows
         length[f.window_start] = f.window_seconds * 1000
     windows: list[Window] = []
@@ -215,6 +226,21 @@ def _count_windows(
             windows.append(Window(first, end))
             first, total = None, 0
     return windows
+
+
+def _roll_up(
+    client: Client, spec: MonitorSpec, windows: list[Window], now: int, project: str | None
+) -> None:
+    """Daily roll-ups of the days the evaluated windows touched, once those days are over
+    (later checks over long spans then merge one profile a day)."""
+    from loopml.monitoring.rollups import DAY, roll_up_days
+
+    assert spec.deployment is not None
+    days = {d for w in windows for d in range(w.start // DAY * DAY, w.end, DAY)}
+    try:
+        roll_up_days(client, spec.deployment, days, now=now, project=project)
+    except Exception:  # a roll-up is an optimisation: never fail the run for it
+        _log.exception("daily roll-up of %s failed", spec.deployment)
 
 
 def _new_labels(client: Client, last: MonitorResult, project: str | None) -> bool:

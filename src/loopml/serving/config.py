@@ -61,7 +61,8 @@ class PredictionLogSettings(_Strict):
     flush_seconds: float = Field(default=5.0, gt=0, le=3600)
     flush_rows: int = Field(default=20_000, ge=1)
     max_pending_rows: int = Field(default=200_000, ge=1)
-    window_seconds: int = Field(default=300, ge=1, le=86_400)
+    # at most an hour: longer spans are the monitors' daily roll-ups (loopml.monitoring.rollups)
+    window_seconds: int = Field(default=300, ge=1, le=3600)
     profiles: bool = True
     process: bool = True
     # Outlier flags stored with each prediction: inputs outside the training data's range or

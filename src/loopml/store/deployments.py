@@ -18,7 +18,7 @@ from dataclasses import fields, replace
 from typing import Any, Final
 
 from loopml.entities import AuditEvent, Deployment, PredictionSegment, Route, WindowProfile, now_ms
-from loopml.errors import Conflict
+from loopml.errors import Conflict, InvalidArgument
 from loopml.store import validation
 from loopml.store.deployment_checks import (
     MAX_SEGMENT_SPAN_MS,
@@ -311,10 +311,12 @@ class DeploymentStore(abc.ABC):
         end: int | None = None,
         route: str | None = None,
         model_version: str | None = None,
+        window_seconds: int | None = None,
     ) -> list[WindowProfile]:
         """The window profiles of a deployment whose ``window_start`` is in ``[start, end)``
-        (ms; None leaves that side open), optionally of one route or model version
-        (``"churn/3"``); by ``window_start``, then route, then id.
+        (ms; None leaves that side open), optionally of one route, model version
+        (``"churn/3"``) or window length (``window_seconds``: serving's windows, or a
+        monitor's daily roll-ups); by ``window_start``, then route, then id.
 
         Raises:
             ProjectNotFound: the project does not exist.
@@ -329,6 +331,7 @@ class DeploymentStore(abc.ABC):
             hi,
             None if route is None else check_route_name(route),
             None if model_version is None else check_model_version(model_version),
+            None if window_seconds is None else _check_seconds(window_seconds),
         )
 
     # --- what implementations provide ----------------------------------------------------------
@@ -388,10 +391,17 @@ class DeploymentStore(abc.ABC):
         end: int | None,
         route: str | None,
         model_version: str | None,
+        window_seconds: int | None = None,
     ) -> list[WindowProfile]: ...
 
 
 # --- one behaviour for every backend -------------------------------------------------------------
+
+
+def _check_seconds(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument(f"window_seconds must be a positive integer, not {value!r}")
+    return value
 
 
 def _state(d: Deployment) -> dict[str, Any]:

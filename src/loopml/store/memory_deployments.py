@@ -163,6 +163,7 @@ class InMemoryDeploymentStore:
         end: int | None,
         route: str | None,
         model_version: str | None,
+        window_seconds: int | None = None,
     ) -> list[WindowProfile]:
         with self._lock:
             self._need_project(project_id)
@@ -175,5 +176,6 @@ class InMemoryDeploymentStore:
                 and (end is None or p.window_start < end)
                 and (route is None or p.route == route)
                 and (model_version is None or p.model_version == model_version)
+                and (window_seconds is None or p.window_seconds == window_seconds)
             ]
         return sorted(found, key=lambda p: (p.window_start, p.route, p.id))

@@ -291,6 +291,13 @@ class PredictionLogSuite:
         assert found(model_version="churn/4", route="canary") == "f"
         assert found(route="shadow") == ""
         assert store.list_window_profiles(pid, "other") == []
+        day = window(pid, 0, window_seconds=86_400, id="9" * 32)  # a daily roll-up
+        store.add_window_profile(day)
+        w["g"] = day
+        assert found(window_seconds=86_400) == "g"
+        assert found(window_seconds=60, end=m) == "bca"
+        with pytest.raises(InvalidArgument):
+            store.list_window_profiles(pid, "churn-api", window_seconds=0)
 
     def test_adding_a_window_profile_again(self, store: Store) -> None:
         p = make_project(store)

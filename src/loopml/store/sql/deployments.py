@@ -358,6 +358,7 @@ class SqlDeploymentStore:
         end: int | None,
         route: str | None,
         model_version: str | None,
+        window_seconds: int | None = None,
     ) -> list[WindowProfile]:
         stmt = sa.select(window_profiles).where(
             _wp.project_id == project_id, _wp.deployment == deployment
@@ -370,6 +371,8 @@ class SqlDeploymentStore:
             stmt = stmt.where(_wp.route == route)
         if model_version is not None:
             stmt = stmt.where(_wp.model_version == model_version)
+        if window_seconds is not None:
+            stmt = stmt.where(_wp.window_seconds == window_seconds)
 
         def tx(conn: Connection) -> list[WindowProfile]:
             rows = conn.execute(stmt).all()
