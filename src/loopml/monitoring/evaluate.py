@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from loopml.client import Client
+    from loopml.entities import DatasetVersion
     from loopml.stats import ColumnProfile, DatasetProfile
 
 __all__ = ["PREDICTION", "Evaluation", "Window", "evaluate_window", "window_profile"]
@@ -105,6 +106,7 @@ def evaluate_window(
     if current is not None and reference is not None:
         current = _on_edges(current, reference)
     out.reference, out.current = reference, current
+    exact: list[str] = []  # numeric features for the exact KS test
     if current is None:
         notes.append("no predictions were logged in this window")
     elif reference is None:
@@ -116,13 +118,17 @@ def evaluate_window(
         if spec.drift.enabled:
             _drift(spec, reference, current, out)
             if spec.drift.exact:
-                _exact_ks(src, window, out.details.get("reference", {}).get("uri"), out)
+                exact = _exact_columns(out)
         if spec.prediction_drift.enabled:
             _prediction_drift(src, window, reference, current, out)
         if spec.quality.enabled:
             _quality(spec, reference, current, out)
-    if spec.performance.enabled or spec.latency.enabled:
-        _from_log(src, window, out)
+    if exact or spec.performance.enabled or spec.latency.enabled:
+        frame = _log_rows(src, window, exact)  # read once for all three
+        if frame is not None and not frame.empty:
+            if exact:
+                _exact_ks(src, frame, exact, out.details["reference"]["uri"], out)
+            _from_log(src, frame, out)
     if out.metrics.get("dataset_drift") == 1.0:
         out.status = "drifted"
     return out
@@ -202,32 +208,46 @@ def _reference(src: _Sources, version: str | None) -> tuple[DatasetProfile | Non
     return src.references[key]
 
 
+def stored_profile(client: Client, dv: DatasetVersion) -> DatasetProfile | None:
+    """A dataset version's stored profile, or None when it was logged without one."""
+    from loopml.data import dataset_profile
+
+    return dataset_profile(dv, client=client) if dv.profile_blob else None
+
+
+def training_dataset(
+    client: Client, model_version: str, *, project: str | None = None
+) -> DatasetVersion | None:
+    """The dataset a model version (``name/version``) was trained on: its run's ``train``
+    input (one with a profile first), or None (no such input, no run, not a registered
+    version)."""
+    name, _, number = model_version.rpartition("/")
+    if not number.isdigit():
+        return None
+    try:
+        lineage = client.model_lineage(name, int(number), project=project)
+    except LoopError:
+        return None
+    train: list[DatasetVersion] = [
+        i.dataset_version for i in lineage["inputs"] if i.role == "train"
+    ]
+    profiled = [dv for dv in train if dv.profile_blob]
+    return (profiled or train)[0] if train else None
+
+
 def _load_reference(
     src: _Sources, version: str | None
 ) -> tuple[DatasetProfile | None, dict[str, Any]]:
-    from loopml.stats import DatasetProfile
-
     client, spec = src.client, src.spec
     if spec.reference != "training":
         dv = client.get_dataset_version(spec.reference, project=src.project)
-        given = {"kind": "dataset", "uri": dv.uri, "rows": dv.num_rows}
-        if not dv.profile_blob:
-            return None, given
-        return DatasetProfile.from_json(client.artifacts.read(dv.profile_blob)), given
+        return stored_profile(client, dv), {"kind": "dataset", "uri": dv.uri, "rows": dv.num_rows}
     info: dict[str, Any] = {"kind": "training", "uri": None, "rows": 0, "model_version": version}
-    name, _, number = (version or "").rpartition("/")
-    if not number.isdigit():
+    trained_on = training_dataset(client, version or "", project=src.project)
+    if trained_on is None or not trained_on.profile_blob:
         return None, info
-    try:
-        lineage = client.model_lineage(name, int(number), project=src.project)
-    except LoopError:
-        return None, info
-    for item in lineage["inputs"]:
-        dv = item.dataset_version
-        if item.role == "train" and dv.profile_blob:
-            info.update(uri=dv.uri, rows=dv.num_rows)
-            return DatasetProfile.from_json(client.artifacts.read(dv.profile_blob)), info
-    return None, info
+    info.update(uri=trained_on.uri, rows=trained_on.num_rows)
+    return stored_profile(client, trained_on), info
 
 
 def _subset(profile: DatasetProfile, names: list[str]) -> DatasetProfile:
@@ -394,11 +414,8 @@ def _out_of_range(ref: Any, cur: Any) -> int:
 # --- the prediction log: performance and latency ---------------------------------------------
 
 
-def _from_log(src: _Sources, window: Window, out: Evaluation) -> None:
+def _from_log(src: _Sources, frame: pd.DataFrame, out: Evaluation) -> None:
     spec = src.spec
-    frame = _log_rows(src, window)
-    if frame is None or frame.empty:
-        return
     if spec.latency.enabled and "latency_ms" in frame:
         import numpy as np
 
@@ -462,22 +479,26 @@ def _log_rows(
     return frame.rename(columns=lambda c: c.removeprefix(_INPUT))
 
 
-def _exact_ks(src: _Sources, window: Window, reference_uri: str | None, out: Evaluation) -> None:
+def _exact_columns(out: Evaluation) -> list[str]:
+    """The numeric features the exact KS test will read back (none, with a note, when the
+    drift check found no feature or the reference is not a stored dataset)."""
+    drift = out.details.get("drift")
+    if not drift or out.details.get("reference", {}).get("uri") is None:
+        out.details["notes"].append(
+            "exact KS needs the drift check and a stored reference dataset"
+        )
+        return []
+    return [c["column"] for c in drift["columns"] if c["kind"] == "numeric"]
+
+
+def _exact_ks(
+    src: _Sources, rows: pd.DataFrame, names: list[str], reference_uri: str, out: Evaluation
+) -> None:
     """Exact two-sample KS of each numeric feature: the window's logged inputs against the
     reference dataset's rows (both read back from storage)."""
     from loopml.data import load_dataset
     from loopml.stats.drift import ks_exact
 
-    drift = out.details.get("drift")
-    if not drift or reference_uri is None:
-        out.details["notes"].append(
-            "exact KS needs the drift check and a stored reference dataset"
-        )
-        return
-    names = [c["column"] for c in drift["columns"] if c["kind"] == "numeric"]
-    rows = _log_rows(src, window, names)
-    if rows is None or not names:
-        return
     ref = load_dataset(reference_uri, columns=names, client=src.client)
     results = {}
     for name in names:

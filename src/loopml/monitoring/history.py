@@ -6,7 +6,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loopml.errors import InvalidArgument
-from loopml.monitoring.evaluate import Window, _on_edges, _reference, _Sources, window_profile
+from loopml.monitoring.evaluate import (
+    Window,
+    _on_edges,
+    _reference,
+    _Sources,
+    stored_profile,
+    window_profile,
+)
 from loopml.monitoring.spec import MonitorSpec
 
 if TYPE_CHECKING:
@@ -64,7 +71,6 @@ def window_profiles(
     client: Client, name: str, result: MonitorResult, *, project: str | None = None
 ) -> tuple[DatasetProfile | None, DatasetProfile | None]:
     """The reference and current profiles a stored result compared (None where gone)."""
-    from loopml.stats import DatasetProfile
 
     spec = MonitorSpec.parse(client.get_monitor(name, project=project).spec)
     src = _Sources(client, spec, project)
@@ -79,9 +85,7 @@ def window_profiles(
         uri = result.details.get("dataset_version")
         current = None
         if isinstance(uri, str):
-            dv = client.get_dataset_version(uri, project=project)
-            if dv.profile_blob:
-                current = DatasetProfile.from_json(client.artifacts.read(dv.profile_blob))
+            current = stored_profile(client, client.get_dataset_version(uri, project=project))
     if current is not None and reference is not None:
         current = _on_edges(current, reference)
     return reference, current

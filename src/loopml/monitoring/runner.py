@@ -29,6 +29,7 @@ from loopml.monitoring.spec import MonitorSpec
 
 if TYPE_CHECKING:
     from loopml.client import Client
+    from loopml.monitoring.alerting import AlertEvent
 
 __all__ = ["MonitorRun", "create_monitor", "run_forever", "run_monitor"]
 
@@ -44,7 +45,7 @@ class MonitorRun:
     monitor: str
     results: list[MonitorResult] = field(default_factory=list)
     evaluations: list[Evaluation] = field(default_factory=list)
-    alerts: list[Any] = field(default_factory=list)
+    alerts: list[AlertEvent] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -63,7 +64,7 @@ class MonitorRun:
                 }
                 for r in self.results
             ],
-            "alerts": [getattr(a, "to_dict", lambda a=a: str(a))() for a in self.alerts],
+            "alerts": [a.to_dict() for a in self.alerts],
             "notes": self.notes,
         }
 
@@ -255,8 +256,8 @@ def _dataset_windows(
     project: str | None,
 ) -> list[Evaluation]:
     """One window per new version of the watched dataset (its creation time)."""
-    from loopml.monitoring.evaluate import _drift, _quality
-    from loopml.stats import DatasetProfile
+    from loopml.data import dataset_profile
+    from loopml.monitoring.evaluate import _drift, _quality, stored_profile
 
     assert spec.dataset is not None
     ref_version = client.get_dataset_version(spec.reference, project=project)
@@ -264,7 +265,7 @@ def _dataset_windows(
         raise InvalidArgument(
             f"the reference {ref_version.uri} has no profile; log it with a profile"
         )
-    reference = DatasetProfile.from_json(client.artifacts.read(ref_version.profile_blob))
+    reference = dataset_profile(ref_version, client=client)
     done = client.list_monitor_results(monitor.name, limit=1, project=project)
     after = since if since is not None else (done[-1].window_start + 1 if done else None)
     out = []
@@ -281,12 +282,11 @@ def _dataset_windows(
             reference={"kind": "dataset", "uri": ref_version.uri, "rows": ref_version.num_rows},
         )
         ev.metrics["rows"] = float(dv.num_rows)
-        if not dv.profile_blob:
+        stored = stored_profile(client, dv)
+        if stored is None:
             ev.details["notes"].append(f"{dv.uri} has no profile")
         else:
-            current = _on_edges(
-                DatasetProfile.from_json(client.artifacts.read(dv.profile_blob)), reference
-            )
+            current = _on_edges(stored, reference)
             ev.reference, ev.current = reference, current
             if spec.drift.enabled:
                 _drift(spec, reference, current, ev)
@@ -300,21 +300,13 @@ def _dataset_windows(
 
 def _apply_alerts(
     client: Client, monitor: Monitor, spec: MonitorSpec, project: str | None, now: int
-) -> list[Any]:
+) -> list[AlertEvent]:
     from loopml.monitoring.alerting import evaluate_rules
 
     depth = max(max(r.for_windows, r.resolve_after) for r in spec.alerts)
     recent = client.list_monitor_results(monitor.name, limit=depth + 1, project=project)
-    return list(
-        evaluate_rules(
-            client,
-            monitor.name,
-            spec.alerts,
-            spec.notifiers,
-            recent,
-            now=now,
-            project=project,
-        )
+    return evaluate_rules(
+        client, monitor.name, spec.alerts, spec.notifiers, recent, now=now, project=project
     )
 
 

@@ -273,28 +273,14 @@ def _distinct(column: pa.ChunkedArray) -> set[str]:
     return {str(v) for v in pc.unique(column.cast("string")).to_pylist()}
 
 
-def _training_version(client: Client, label: str, project: str | None) -> Any:
-    """The dataset version a model version (``name/version``) was trained on, or None."""
-    name, _, version = label.rpartition("/")
-    if not version.isdigit():
-        return None
-    lineage = client.model_lineage(name, int(version), project=project)
-    for item in lineage["inputs"]:
-        if item.role == "train":
-            return item.dataset_version
-    return None
-
-
 def _reference(client: Client, project: str | None) -> Any:
     """A function: model version label -> the profile of the dataset it was trained on."""
 
     def reference(label: str) -> DatasetProfile | None:
-        from loopml.stats import DatasetProfile
+        from loopml.monitoring.evaluate import stored_profile, training_dataset
 
-        dv = _training_version(client, label, project)
-        if dv is None or not dv.profile_blob:
-            return None
-        return DatasetProfile.from_json(client.artifacts.read(dv.profile_blob))
+        dv = training_dataset(client, label, project=project)
+        return None if dv is None else stored_profile(client, dv)
 
     return reference
 
@@ -305,8 +291,9 @@ def _training_sample(client: Client, project: str | None, rows: int = 10_000) ->
 
     def sample(label: str) -> Any:
         from loopml.data import load_dataset
+        from loopml.monitoring.evaluate import training_dataset
 
-        dv = _training_version(client, label, project)
+        dv = training_dataset(client, label, project=project)
         if dv is None:
             return None
         frame = load_dataset(dv, client=client)
