@@ -78,6 +78,26 @@ def test_wasserstein_matches_scipy_on_binned_data(
     assert drift.wasserstein_normed(edges, p, q, 0.0) == pytest.approx(expected / 0.001)
 
 
+@settings(max_examples=60, deadline=None)
+@given(counts, st.integers(0, 2**16), st.booleans())
+def test_wasserstein_points_matches_scipy(
+    pq: tuple[np.ndarray, np.ndarray], seed: int, shared: bool
+) -> None:
+    p, q = pq
+    rng = np.random.default_rng(seed)
+    u = np.sort(rng.normal(0, 3, p.size))
+    # ties within and across the sides, as the bins' medians of two profiles have
+    v = u.copy() if shared else np.round(rng.normal(1, 2, q.size), 1)
+    expected = stats.wasserstein_distance(u, v, p, q)
+    assert drift.wasserstein_points(u, p, v, q) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_wasserstein_points_checks_its_input() -> None:
+    with pytest.raises(InvalidArgument, match="one point per count"):
+        drift.wasserstein_points([0.0, 1.0], [1, 1], [0.0], [1, 1])
+    assert math.isnan(drift.wasserstein_points([0.0], [0], [1.0], [3]))
+
+
 @settings(max_examples=50)
 @given(
     st.integers(1, 8).flatmap(

@@ -487,7 +487,6 @@ class CategoricalAcc:
 
     def _update_arrow(self, column: Column) -> None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         nulls = int(column.null_count)
         self.nulls += nulls
@@ -511,6 +510,8 @@ class CategoricalAcc:
                 values = chunk.dictionary.to_pylist()
                 self._add([values[i] for i in used.tolist()], n[used].tolist())
                 continue
+            import pyarrow.compute as pc  # not on the dictionary path: its import costs 13 MB
+
             vc = pc.value_counts(chunk)
             self._add(vc.field("values").to_pylist(), vc.field("counts").to_pylist())
 
