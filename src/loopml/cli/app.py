@@ -42,6 +42,30 @@ _LAZY_GROUPS = {
         "loopml.cli.monitor",
         "Watch deployments and datasets for drift, quality, performance; alert on rules.",
     ),
+    "pipelines": (
+        "loopml.cli.pipelines",
+        "Run pipelines, list their runs and steps, resume a failed run.",
+    ),
+    "tune": (
+        "loopml.cli.tune",
+        "Inspect hyperparameter searches: trials, the best one, importances, plots.",
+    ),
+    "loop": (
+        "loopml.cli.loop",
+        "The continuous-training loop: run policies, show their status and decisions.",
+    ),
+    "scheduler": (
+        "loopml.cli.scheduler",
+        "Run pipelines on their cron schedules.",
+    ),
+    "reproduce": (
+        "loopml.cli.reproduce",
+        "Re-run a recorded pipeline run and check that it reproduces.",
+    ),
+    "demo": (
+        "loopml.cli.demo",
+        "The whole lifecycle on real flight data, end to end, in a few minutes.",
+    ),
     # A Typer app with one command and no callback becomes that command, not a group.
     "serve": (
         "loopml.cli.serve",
