@@ -60,6 +60,10 @@ if TYPE_CHECKING:
     from loopml.models import promote as promote
     from loopml.models import rollback as rollback
     from loopml.models import save_model as save_model
+    from loopml.pipelines import Pipeline as Pipeline
+    from loopml.pipelines import PipelineResult as PipelineResult
+    from loopml.pipelines import pipeline as pipeline
+    from loopml.pipelines import step as step
     from loopml.tracking import ActiveRun as ActiveRun
     from loopml.tracking import active_run as active_run
     from loopml.tracking import end_run as end_run
@@ -90,6 +94,10 @@ _LAZY = {
     "RunComparison": ("loopml.client", "RunComparison"),
     "set_seed": ("loopml.client", "set_seed"),
     "log_ground_truth": ("loopml.client.monitors", "log_ground_truth"),
+    **{
+        name: ("loopml.pipelines", name)
+        for name in ("Pipeline", "PipelineResult", "pipeline", "step")
+    },
     **{
         name: ("loopml.data", name)
         for name in ("get_dataset", "load_dataset", "log_dataset", "split_dataset")
@@ -180,6 +188,8 @@ __all__ = [
     "ModelVersion",
     "Page",
     "Param",
+    "Pipeline",
+    "PipelineResult",
     "PredictionSegment",
     "Project",
     "RegisteredModel",
@@ -214,6 +224,7 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
     "promote",
     "rollback",
     "save_model",
@@ -225,6 +236,7 @@ __all__ = [
     "set_tracking_uri",
     "split_dataset",
     "start_run",
+    "step",
 ]
 
 

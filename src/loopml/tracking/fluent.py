@@ -15,13 +15,14 @@ starts with no active run (share one with ``contextvars.copy_context().run(fn)``
 from __future__ import annotations
 
 import atexit
+import contextlib
 import contextvars
 import os
 import signal
 import sys
 import threading
 import traceback
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -32,6 +33,7 @@ from loopml.errors import InvalidArgument, NoActiveRun
 __all__ = [
     "ActiveRun",
     "active_run",
+    "activated",
     "end_run",
     "flush",
     "get_client",
@@ -202,6 +204,19 @@ def start_run(
     with _lock:
         _open_runs[run.run_id] = active
     return active
+
+
+@contextlib.contextmanager
+def activated(run: Run, client: Client) -> Iterator[ActiveRun]:
+    """Make ``run``, started elsewhere through ``client``, the active run of this context for
+    the block, without ending it on exit: the caller decides its status (pipeline steps run
+    this way, so that ``loopml.log_metric`` in a step lands in the step's run)."""
+    active = ActiveRun(run, client)
+    token = _active.set((*_active.get(), active))
+    try:
+        yield active
+    finally:
+        _active.reset(token)
 
 
 def active_run() -> ActiveRun | None:
