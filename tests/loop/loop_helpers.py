@@ -117,7 +117,10 @@ def policy_dict(store: Path, quality: str = "good", **rollout: Any) -> dict[str,
         "model": MODEL,
         "deployment": MODEL,
         "triggers": [{"alert": "clf-live", "rule": "accuracy"}],
-        "train": {"entry": "loop_helpers:train", "params": {"store": str(store), "quality": quality}},
+        "train": {
+            "entry": "loop_helpers:train",
+            "params": {"store": str(store), "quality": quality},
+        },
         "gate": gate_spec(),
         "rollout": settings,
     }

@@ -35,7 +35,9 @@ def _actions(client: loopml.Client) -> list[str]:
 def test_alert_to_promotion(world: tuple[loopml.Client, Path]) -> None:
     client, root = world
     accuracy = {"metric": "accuracy", "min_labeled": 10, "max_drop": 0.1}
-    policy = Policy.parse(policy_dict(root, criteria={"max_error_rate": 0.05, "accuracy": accuracy}))
+    policy = Policy.parse(
+        policy_dict(root, criteria={"max_error_rate": 0.05, "accuracy": accuracy})
+    )
     runner = LoopRunner([policy], client=client)
     with serving(client) as url:
         assert runner.run_once()["clf-loop"].phase == "idle"  # nothing fired yet

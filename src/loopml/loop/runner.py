@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,15 +98,18 @@ class LoopRunner:
         interval: float = 30.0,
         stop: threading.Event | None = None,
         max_passes: int | None = None,
+        on_pass: Callable[[dict[str, LoopState]], None] | None = None,
     ) -> dict[str, LoopState]:
         """Pass over the policies every ``interval`` seconds until ``stop`` is set (or
-        ``max_passes`` passes); an alert's ``retrain`` action in this process starts the next
-        pass at once."""
+        ``max_passes`` passes), calling ``on_pass`` with the states after each; an alert's
+        ``retrain`` action in this process starts the next pass at once."""
         stop = stop or threading.Event()
         states: dict[str, LoopState] = {}
         passes = 0
         while not stop.is_set():
             states = self.run_once()
+            if on_pass is not None:
+                on_pass(states)
             passes += 1
             if max_passes is not None and passes >= max_passes:
                 break
@@ -147,8 +150,10 @@ class LoopRunner:
             new = handler(policy, state)
             if new is None:
                 break
+            # a retry waits for the next pass; a rollout waits for evidence
+            stay = new.phase == state.phase
             state = new
-            if not state.active or state.phase in ("canary", "shadow"):
+            if stay or not state.active or state.phase in ("canary", "shadow"):
                 break
         return load_state(c, policy.name, project=policy.project)
 
