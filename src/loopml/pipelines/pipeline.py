@@ -150,7 +150,7 @@ class Pipeline:
             InvalidPipeline: the graph is wrong (the message names the file and line).
             PipelineFailed: a step failed, with ``raise_on_failure``.
         """
-        from loopml.pipelines.runner import TAG, run_graph
+        from loopml.pipelines.runner import TAG, resumable, run_graph
 
         if client is None:
             from loopml.tracking import get_client
@@ -159,6 +159,7 @@ class Pipeline:
         values = self.bind(params)
         graph = build(self.fn, values, name=self.name)
         project_name = project or self.project or _current_project(client)
+        earlier = resumable(client, resume, self.name) if resume else None
         run = client.create_run(
             project_name,
             name=self.name,
@@ -196,7 +197,7 @@ class Pipeline:
             address=address,
             max_workers=max_workers,
             use_cache=cache,
-            resume_from=resume,
+            resume=earlier,
             quiet=quiet,
         )
         if raise_on_failure:

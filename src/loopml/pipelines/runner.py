@@ -27,8 +27,9 @@ from loopml.pipelines.result import PipelineResult, StepResult
 
 if TYPE_CHECKING:
     from loopml.client import Client
+    from loopml.entities import Run
 
-__all__ = ["TAG", "run_graph"]
+__all__ = ["TAG", "resumable", "run_graph"]
 
 
 class TAG:
@@ -109,7 +110,7 @@ class _Driver:
         run_id: str,
         *,
         use_cache: bool,
-        resume: Mapping[str, Any],
+        resume: Mapping[str, Run],
         quiet: bool,
     ) -> None:
         self.client = client
@@ -120,7 +121,8 @@ class _Driver:
         self.use_cache = use_cache
         self.resume = resume
         self.quiet = quiet
-        self.results: dict[str, StepResult] = {}
+        self.results: dict[str, StepResult] = {}  # steps that are over
+        self.started: dict[str, StepResult] = {}  # steps running or waiting to retry
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -234,15 +236,22 @@ def run_graph(
     address: str | None = None,
     max_workers: int | None = None,
     use_cache: bool = True,
-    resume_from: str | None = None,
+    resume: Mapping[str, Run] | None = None,
     quiet: bool = False,
 ) -> PipelineResult:
-    """Run ``graph``'s steps under the pipeline run ``run_id`` (already created) and end it."""
+    """Run ``graph``'s steps under the pipeline run ``run_id`` (already created) and end it.
+
+    ``resume`` maps node ids to the finished step runs of the run being resumed
+    (:func:`resumable`).
+    """
     started = time.perf_counter()
-    resume = _resumable(client, resume_from, name) if resume_from else {}
-    ex = make_executor(executor, client, max_workers=max_workers, address=address)
+    try:
+        ex = make_executor(executor, client, max_workers=max_workers, address=address)
+    except BaseException:
+        client.end_run(run_id, RunStatus.FAILED)
+        raise
     d = _Driver(
-        client, graph, name, project, run_id, use_cache=use_cache, resume=resume, quiet=quiet
+        client, graph, name, project, run_id, use_cache=use_cache, resume=resume or {}, quiet=quiet
     )
     waiting = list(graph.nodes)
     running: dict[str, tuple[Any, Node, str, int]] = {}  # node -> (handle, node, run id, attempt)
@@ -275,7 +284,7 @@ def run_graph(
                     continue
                 why = d.why_run(node, keys)
                 step_run = d._step_run(node, keys, {})
-                d.results[node_id] = StepResult(node_id, "finished", step_run, reason=why)
+                d.started[node_id] = StepResult(node_id, "finished", step_run, reason=why)
                 d.say(f"{node_id}: running ({why})")
                 running[node_id] = (
                     ex.start(d.task(node, step_run), node.step.fn, node.step.timeout),
@@ -306,6 +315,11 @@ def run_graph(
                 node_id = handles[id(handle)]
                 _, node, step_run, attempt = running.pop(node_id)
                 _finish(d, node, step_run, attempt, attempt_result, retry_at)
+    except BaseException:
+        client.end_run(run_id, RunStatus.KILLED)  # interrupted, or a bug of ours: not left running
+        for _, _, step_run, _ in running.values():
+            client.end_run(step_run, RunStatus.KILLED)
+        raise
     finally:
         ex.shutdown()
     failed = any(s.status == "failed" for s in d.results.values())
@@ -325,7 +339,7 @@ def _finish(
     retry_at: dict[str, tuple[float, str, int]],
 ) -> None:
     client = d.client
-    previous = d.results[node.id]
+    previous = d.started.pop(node.id)
     if result.ok:
         client.set_tags(
             step_run,
@@ -344,6 +358,7 @@ def _finish(
         delay = node.step.retry_delay * 2 ** (attempt - 1)
         d.say(f"{node.id}: attempt {attempt} failed ({result.error}); retrying in {delay:g} s")
         retry_at[node.id] = (time.perf_counter() + delay, step_run, attempt + 1)
+        d.started[node.id] = previous
         return
     client.set_tags(step_run, {TAG.ERROR: result.error[:8000], TAG.ATTEMPTS: str(attempt)})
     if result.traceback:
@@ -360,7 +375,7 @@ def _finish(
     d.say(f"{node.id}: failed after {attempt} attempt(s): {result.error}")
 
 
-def _resumable(client: Client, run_id: str, name: str) -> dict[str, Any]:
+def resumable(client: Client, run_id: str, name: str) -> dict[str, Run]:
     """The finished step runs of pipeline run ``run_id``, by node id."""
     try:
         run = client.get_run(run_id)
@@ -371,7 +386,7 @@ def _resumable(client: Client, run_id: str, name: str) -> dict[str, Any]:
         ) from None
     if run.tags.get(TAG.KIND) != "pipeline" or run.tags.get(TAG.PIPELINE) != name:
         raise InvalidArgument(f"cannot resume: run {run_id!r} is not a run of pipeline {name!r}")
-    out: dict[str, Any] = {}
+    out: dict[str, Run] = {}
     for child in client.iter_runs(None, f"parent_run_id = '{run_id}' and status = 'finished'"):
         node = child.tags.get(TAG.STEP)
         if node:
