@@ -109,3 +109,50 @@ def test_failing_canary_rolled_back_on_error_rate(world: tuple[loopml.Client, Pa
     assert state.phase == "rolled_back", state.reason
     assert "error rate" in state.reason
     assert client.get_model_version_by_alias(MODEL, "champion").version == 1
+
+
+def test_shadow_restart_and_cli(world: tuple[loopml.Client, Path], tmp_path: Path) -> None:
+    """A shadow rollout whose loop restarts half-way; the CLI runs and shows it."""
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from loopml.cli.app import app
+
+    client, root = world
+    spec = policy_dict(root, strategy="shadow", predictions=20, criteria={"min_agreement": 0.8})
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    cli = CliRunner()
+    store = ["--store", client.tracking_uri]
+    result = cli.invoke(app, [*store, "loop", "validate", str(path)])
+    assert result.exit_code == 0 and "policy clf-loop is valid" in result.output
+    assert cli.invoke(app, [*store, "loop", "run", str(path), "--once"]).exit_code == 0
+    fire_alert(client)
+    result = cli.invoke(app, [*store, "loop", "run", str(path), "--once", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["clf-loop"]["phase"] == "shadow"
+    with serving(client) as url:
+        wait_for_route(url, "challenger")
+        routes = send_traffic(url, client, 60, labels=False)
+        assert set(routes) == {"primary"}  # a shadow never answers
+        restarted = LoopRunner([spec], client=client, lease_seconds=0.01)  # the old one died
+        for _ in range(30):  # passes, until the log has the shadow's answers
+            state = restarted.run_once()["clf-loop"]
+            if state.phase != "shadow":
+                break
+            time.sleep(0.3)
+    assert state.phase == "promoted", state.reason
+    assert "agree with the primary" in state.reason
+    assert client.get_model_version_by_alias(MODEL, "champion").version == 2
+    result = cli.invoke(app, [*store, "loop", "status", "--json"])
+    (status,) = json.loads(result.output)
+    assert status["phase"] == "promoted" and status["champion"] == 2
+    assert [d["action"] for d in status["decisions"]][:2] == ["loop.promoted", "loop.shadow"]
+    result = cli.invoke(app, [*store, "loop", "status"])
+    assert "loop.promoted" in result.output and "champion" in result.output
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: clf\n")
+    result = cli.invoke(app, [*store, "loop", "validate", str(bad)])
+    assert result.exit_code == 1 and "deployment: Field required" in result.output

@@ -114,7 +114,7 @@ def scrape(servers: list[str], route: str, version_label: str) -> dict[str, floa
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 labels = sample.labels
-                if labels.get("route") != route or labels.get("version") != version_label:
+                if labels.get("route") != route or labels.get("model_version") != version_label:
                     continue
                 if not sample.name.endswith("_total"):
                     continue
