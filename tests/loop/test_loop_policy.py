@@ -112,7 +112,7 @@ def test_bad_files(tmp_path: Path) -> None:
         Policy.parse(tmp_path / "missing.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: [unclosed\n")
-    with pytest.raises(InvalidArgument, match="bad.yaml is not valid YAML"):
+    with pytest.raises(InvalidArgument, match=r"bad\.yaml is not valid YAML"):
         Policy.parse(bad)
     bad.write_text("- a list\n")
     with pytest.raises(InvalidArgument, match="must be a mapping"):

@@ -74,8 +74,9 @@ def test_training_must_return_a_version(world: tuple[loopml.Client, Path]) -> No
 
 
 def test_dataset_and_schedule_triggers(world: tuple[loopml.Client, Path]) -> None:
-    from loopml.data import log_dataset
     from loop_helpers import make_data
+
+    from loopml.data import log_dataset
 
     client, root = world
     spec = policy_dict(root)
@@ -105,10 +106,10 @@ def test_two_loops_one_policy(world: tuple[loopml.Client, Path]) -> None:
     fire_alert(client)
     before = load_state(client, "clf-loop")
     # b decided from the same state but a recorded its transition first: b must back off
+    from dataclasses import replace
+
     from loopml.errors import Conflict
     from loopml.loop.state import commit
-
-    from dataclasses import replace
 
     training = replace(before, phase="training")
     commit(client, training, "loop.triggered", "a wins", holder="a")
