@@ -170,7 +170,7 @@ def run(
 ) -> None:
     """Run a pipeline and show each step's fate."""
     _run(
-        open_client(ctx),
+        open_client(ctx, create=True),
         ref,
         _parse_params(param),
         executor=executor,
@@ -204,7 +204,7 @@ def resume(
     project = client.store.get_project(parent.project_id).name
     _run(
         client,
-        ref,
+        recorded_ref(recorded, ref),
         dict(recorded.get("params", {})),
         executor=executor,
         address=address,
@@ -214,6 +214,21 @@ def resume(
         project=project,
         json=json,
     )
+
+
+def recorded_ref(recorded: dict[str, Any], ref: str) -> str:
+    """How to load a recorded pipeline again: by module when it imports, else by its file."""
+    import importlib.util
+
+    module = ref.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    path = recorded.get("file")
+    if found or not path:
+        return ref
+    return f"{path}:{ref.partition(':')[2]}"
 
 
 def _pipeline_runs(client: Client, project: str | None, name: str | None, limit: int) -> list[Run]:

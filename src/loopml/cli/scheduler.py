@@ -27,7 +27,9 @@ def scheduler(
     ],
     cron: Annotated[
         str | None,
-        typer.Option("--cron", metavar="EXPR", help="The schedule of pipelines that have none."),
+        typer.Option(
+            "--cron", metavar="EXPR", help="The schedule (instead of the pipelines' own)."
+        ),
     ] = None,
     executor: Annotated[
         str, typer.Option("--executor", "-e", help="local, processes or ray.")
@@ -62,11 +64,11 @@ def scheduler(
     from loopml.pipelines.result import PipelineResult
     from loopml.pipelines.schedule import Scheduled, check_cron, run_due, scheduler_loop
 
-    client = open_client(ctx)
+    client = open_client(ctx, create=True)
     schedules = []
     for ref in refs:
         pipe = load_pipeline(ref)
-        expression = pipe.schedule or cron
+        expression = cron or pipe.schedule
         if expression is None:
             raise output.fail(
                 f"pipeline {ref!r} has no schedule: give it one with "

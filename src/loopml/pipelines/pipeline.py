@@ -82,6 +82,14 @@ class Pipeline:
         return f"<Pipeline {self.name}>"
 
     @property
+    def source_file(self) -> str | None:
+        """The file that defines the pipeline function, if known."""
+        try:
+            return inspect.getsourcefile(self.fn)
+        except TypeError:
+            return None
+
+    @property
     def ref(self) -> str:
         """``module:qualname`` of the pipeline function (how ``loopml reproduce`` finds it)."""
         return (
@@ -182,6 +190,7 @@ class Pipeline:
             {
                 "pipeline": self.name,
                 "ref": self.ref,
+                "file": self.source_file,
                 "params": _jsonable("params", values),
                 **graph.describe(),
             },

@@ -9,6 +9,8 @@ missed tick.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
+import importlib.util
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
     from loopml.pipelines.result import PipelineResult
 
 __all__ = ["Scheduled", "check_cron", "due", "load_pipeline", "run_due", "scheduler_loop"]
+
+TICK_TAG = "loopml.schedule_tick"
+"""The tick (epoch ms) a scheduled run was for: the next one is computed from it."""
 
 
 def check_cron(expression: str) -> str:
@@ -57,7 +62,6 @@ def load_pipeline(ref: str) -> Pipeline:
         )
     try:
         if module_name.endswith(".py"):
-            import importlib.util
             from pathlib import Path
 
             path = Path(module_name).resolve()
@@ -112,7 +116,13 @@ def _last_scheduled(client: Client, s: Scheduled, project: str) -> int | None:
         )
     except ProjectNotFound:
         return None
-    return page.items[0].start_time if page.items else None
+    if not page.items:
+        return None
+    run = page.items[0]
+    try:
+        return int(run.tags[TICK_TAG])
+    except (KeyError, ValueError):
+        return run.start_time
 
 
 def due(client: Client, s: Scheduled, project: str, now: dt.datetime) -> dt.datetime | None:
@@ -127,7 +137,13 @@ def due(client: Client, s: Scheduled, project: str, now: dt.datetime) -> dt.date
         return None
     base = dt.datetime.fromtimestamp(last_ms / 1000, tz=dt.UTC)
     tick: dt.datetime = croniter(s.cron, base).get_next(dt.datetime)
-    return tick if tick <= now else None
+    if tick > now:
+        return None
+    # the latest tick that has come: missed ones are caught up by this one run
+    latest: dt.datetime = croniter(s.cron, now + dt.timedelta(microseconds=1)).get_prev(
+        dt.datetime
+    )
+    return max(tick, latest)
 
 
 def run_due(
@@ -165,7 +181,11 @@ def run_due(
             s.pipeline.run(
                 client=client,
                 executor=executor,
-                tags={TAG.TRIGGER: "schedule", "loopml.schedule": s.cron},
+                tags={
+                    TAG.TRIGGER: "schedule",
+                    "loopml.schedule": s.cron,
+                    TICK_TAG: str(int(tick.timestamp() * 1000)),
+                },
                 quiet=quiet,
                 raise_on_failure=False,
                 **s.params,
