@@ -28,6 +28,8 @@ TOP_LEVEL = [
     "ModelVersion",
     "Page",
     "Param",
+    "Pipeline",
+    "PipelineResult",
     "PredictionSegment",
     "Project",
     "RegisteredModel",
@@ -62,6 +64,7 @@ TOP_LEVEL = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
     "promote",
     "rollback",
     "save_model",
@@ -73,6 +76,7 @@ TOP_LEVEL = [
     "set_tracking_uri",
     "split_dataset",
     "start_run",
+    "step",
 ]
 
 

@@ -9,11 +9,13 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     │   ├── InvalidFilter       400 INVALID_FILTER        name, a malformed filter string, a path
     │   ├── UnsafePath          400 UNSAFE_PATH           that would leave its root, a schema file
     │   ├── InvalidSchema       400 INVALID_SCHEMA        with errors, data that cannot be read
-    │   └── InvalidData         400 INVALID_DATA
-    │       └── SignatureMismatch 400 SIGNATURE_MISMATCH  model input that breaks its signature
+    │   ├── InvalidData         400 INVALID_DATA
+    │   │   └── SignatureMismatch 400 SIGNATURE_MISMATCH  model input that breaks its signature
+    │   └── InvalidPipeline     400 INVALID_PIPELINE      a pipeline graph that cannot run
     ├── DataValidationFailed    422 DATA_VALIDATION     data breaks its contract (strict mode) or
     │                                                   a required quality check failed
     ├── GateFailed              422 GATE_FAILED         a release gate failed (see ``.result``)
+    ├── PipelineFailed          500 PIPELINE_FAILED     a pipeline step failed (see ``.result``)
     ├── UntrustedModel          403 UNTRUSTED_MODEL     loading would run untrusted code
     ├── NotFound                404 NOT_FOUND
     │   ├── ProjectNotFound     404 PROJECT_NOT_FOUND
@@ -55,6 +57,7 @@ __all__ = [
     "InvalidArgument",
     "InvalidData",
     "InvalidFilter",
+    "InvalidPipeline",
     "InvalidSchema",
     "LoopError",
     "MissingExtra",
@@ -64,6 +67,7 @@ __all__ = [
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
+    "PipelineFailed",
     "ProjectNotFound",
     "RunNotFound",
     "SchemaVersionError",
@@ -146,6 +150,14 @@ class SignatureMismatch(InvalidData):
         self.problems = list(problems or [])
 
 
+class InvalidPipeline(InvalidArgument):
+    """A pipeline's graph cannot run: a bad step call, a step output used as a value while the
+    graph is built, a parameter that cannot be recorded. The message starts with the file and
+    line at fault."""
+
+    code = "INVALID_PIPELINE"
+
+
 class DataValidationFailed(LoopError):
     """Data breaks its contract (validation in strict mode) or a required quality check failed.
 
@@ -166,6 +178,19 @@ class GateFailed(LoopError):
 
     code = "GATE_FAILED"
     http_status = 422
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class PipelineFailed(LoopError):
+    """A pipeline run failed: a step raised (after its retries) or timed out. ``result`` holds
+    every step's outcome (a :class:`~loopml.pipelines.PipelineResult`); the message names the
+    failed steps and how to resume."""
+
+    code = "PIPELINE_FAILED"
+    http_status = 500
 
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)

@@ -6,12 +6,12 @@ step run is a tracked run. ``loopml scheduler`` runs pipelines on cron schedules
 
 from __future__ import annotations
 
-from loopml.pipelines.graph import InvalidPipeline as InvalidPipeline
+from loopml.errors import InvalidPipeline as InvalidPipeline
+from loopml.errors import PipelineFailed as PipelineFailed
 from loopml.pipelines.graph import Output as Output
 from loopml.pipelines.materialize import OutputRef as OutputRef
 from loopml.pipelines.pipeline import Pipeline as Pipeline
 from loopml.pipelines.pipeline import pipeline as pipeline
-from loopml.pipelines.result import PipelineFailed as PipelineFailed
 from loopml.pipelines.result import PipelineResult as PipelineResult
 from loopml.pipelines.result import StepResult as StepResult
 from loopml.pipelines.schedule import load_pipeline as load_pipeline

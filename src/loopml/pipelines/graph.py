@@ -19,19 +19,12 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
-from loopml.errors import InvalidArgument
+from loopml.errors import InvalidPipeline
 
 if TYPE_CHECKING:
     from loopml.pipelines.step import Step
 
-__all__ = ["Graph", "InvalidPipeline", "Node", "Output", "build", "current_builder"]
-
-
-class InvalidPipeline(InvalidArgument):
-    """The pipeline's graph is wrong: a bad step call, a handle used as data, a parameter that
-    cannot be recorded. The message starts with the file and line at fault."""
-
-    code = "INVALID_PIPELINE"
+__all__ = ["Graph", "Node", "Output", "build", "current_builder"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
-from loopml.errors import InvalidArgument
-from loopml.pipelines.graph import Graph, InvalidPipeline, build, canonical
+from loopml.errors import InvalidArgument, InvalidPipeline
+from loopml.pipelines.graph import Graph, build, canonical
 from loopml.pipelines.result import PipelineResult
 
 __all__ = ["Pipeline", "pipeline"]

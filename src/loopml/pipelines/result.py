@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from loopml.errors import LoopError
+from loopml.errors import PipelineFailed
 from loopml.pipelines.graph import Output
 from loopml.pipelines.materialize import OutputRef, load_output
 
 if TYPE_CHECKING:
     from loopml.client import Client
 
-__all__ = ["PipelineFailed", "PipelineResult", "StepResult"]
+__all__ = ["PipelineResult", "StepResult"]
 
 StepStatus = Literal["finished", "cached", "failed", "skipped"]
 
@@ -142,28 +142,20 @@ class PipelineResult:
     def raise_for_status(self) -> None:
         """Raise :class:`PipelineFailed` when the run failed."""
         if self.status != "finished":
-            raise PipelineFailed(self)
+            raise PipelineFailed(_failure_message(self), self)
 
 
-class PipelineFailed(LoopError):
-    """A pipeline run failed: a step raised (after its retries) or timed out. ``result`` holds
-    every step's outcome; the message names the failed steps and how to resume."""
-
-    code = "PIPELINE_FAILED"
-    http_status = 500
-
-    def __init__(self, result: PipelineResult) -> None:
-        failed = result.failed_steps
-        lines = [
-            f"pipeline {result.name!r} failed (run {result.run_id}): "
-            + ", ".join(f"step {s.node!r}: {s.error}" for s in failed)
-        ]
-        for s in failed[:1]:
-            if s.traceback:
-                lines.append(s.traceback.rstrip())
-        lines.append(
-            f"Fix the step and resume: loopml pipelines resume {result.run_id} (or "
-            f".run(resume={result.run_id!r})); finished steps are not run again."
-        )
-        super().__init__("\n".join(lines))
-        self.result = result
+def _failure_message(result: PipelineResult) -> str:
+    failed = result.failed_steps
+    lines = [
+        f"pipeline {result.name!r} failed (run {result.run_id}): "
+        + ", ".join(f"step {s.node!r}: {s.error}" for s in failed)
+    ]
+    for s in failed[:1]:
+        if s.traceback:
+            lines.append(s.traceback.rstrip())
+    lines.append(
+        f"Fix the step and resume: loopml pipelines resume {result.run_id} (or "
+        f".run(resume={result.run_id!r})); finished steps are not run again."
+    )
+    return "\n".join(lines)
