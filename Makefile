@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo bench bench-tracking bench-data bench-models bench-serving bench-monitoring clean
+.PHONY: install test check lint demo bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -53,6 +53,9 @@ bench-serving: install
 
 bench-monitoring: install
 	$(BIN)/python bench/monitoring.py
+
+bench-pipelines: install
+	$(BIN)/python bench/pipelines.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml
