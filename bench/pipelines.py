@@ -31,7 +31,7 @@ STEPS = 10
 TARGET_MS = 50.0
 
 
-def build():  # noqa: ANN201 - a loopml Pipeline
+def build():
     import numpy as np
     import pandas as pd
 
@@ -47,7 +47,7 @@ def build():  # noqa: ANN201 - a loopml Pipeline
         return df.assign(a=df.a + k)
 
     @loopml.pipeline(name="bench-chain")
-    def chain(rows: int = 1000):  # noqa: ANN202
+    def chain(rows: int = 1000):
         df = source(rows)
         for k in range(STEPS - 1):
             df = transform(df, k)
