@@ -194,6 +194,7 @@ def resume(
 ) -> None:
     """Run a pipeline run again with its parameters, reusing its finished steps."""
     from loopml.pipelines.runner import TAG
+    from loopml.pipelines.schedule import recorded_ref
 
     client = open_client(ctx)
     parent = client.get_run(run_id)
@@ -204,7 +205,7 @@ def resume(
     project = client.store.get_project(parent.project_id).name
     _run(
         client,
-        recorded_ref(recorded, ref),
+        recorded_ref(recorded),
         dict(recorded.get("params", {})),
         executor=executor,
         address=address,
@@ -214,21 +215,6 @@ def resume(
         project=project,
         json=json,
     )
-
-
-def recorded_ref(recorded: dict[str, Any], ref: str) -> str:
-    """How to load a recorded pipeline again: by module when it imports, else by its file."""
-    import importlib.util
-
-    module = ref.partition(":")[0]
-    try:
-        found = importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        found = False
-    path = recorded.get("file")
-    if found or not path:
-        return ref
-    return f"{path}:{ref.partition(':')[2]}"
 
 
 def _pipeline_runs(client: Client, project: str | None, name: str | None, limit: int) -> list[Run]:

@@ -19,6 +19,7 @@ from loopml.client.client import Client
 __all__ = [
     "active_run_id",
     "active_runs",
+    "client_override",
     "current_actor",
     "get_client",
     "get_project",
@@ -32,14 +33,24 @@ active_runs: contextvars.ContextVar[tuple[Any, ...]] = contextvars.ContextVar(
 )
 """This context's stack of active runs (objects with a ``run_id``), innermost last."""
 
+client_override: contextvars.ContextVar[Client | None] = contextvars.ContextVar(
+    "loopml_client_override", default=None
+)
+"""A client that :func:`get_client` answers with in this context only, before the process's
+default (set while a pipeline step runs, so that the fluent API writes where the step's run is)."""
+
 _lock = threading.RLock()
 _client: Client | None = None
 _project: str | None = None
 
 
 def get_client() -> Client:
-    """The default client (from ``LOOPML_*`` settings unless replaced), created on first use."""
+    """This context's client: the override if set, else the process's default (from ``LOOPML_*``
+    settings unless replaced), created on first use."""
     global _client
+    override = client_override.get()
+    if override is not None:
+        return override
     if _client is None:
         with _lock:
             if _client is None:
@@ -48,8 +59,9 @@ def get_client() -> Client:
 
 
 def peek_client() -> Client | None:
-    """The default client if one exists (never creates one)."""
-    return _client
+    """This context's client if one exists: the override, else the default (never creates one)."""
+    override = client_override.get()
+    return override if override is not None else _client
 
 
 def replace_client(client: Client | None) -> Client | None:

@@ -1,7 +1,8 @@
 """Pipelines: plain Python functions as steps (``@loopml.step``), composed by a function that
 calls them (``@loopml.pipeline``), run as a checked graph with content-addressed caching,
 retries, timeouts and resume, on this process, local processes or Ray; every pipeline run and
-step run is a tracked run. ``loopml scheduler`` runs pipelines on cron schedules.
+step run is a tracked run. ``loopml scheduler`` runs pipelines on cron schedules;
+:func:`reproduce` re-runs a recorded run and says whether it came out the same.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from loopml.pipelines.graph import Output as Output
 from loopml.pipelines.materialize import OutputRef as OutputRef
 from loopml.pipelines.pipeline import Pipeline as Pipeline
 from loopml.pipelines.pipeline import pipeline as pipeline
+from loopml.pipelines.reproduce import Reproduction as Reproduction
+from loopml.pipelines.reproduce import reproduce as reproduce
 from loopml.pipelines.result import PipelineResult as PipelineResult
 from loopml.pipelines.result import StepResult as StepResult
 from loopml.pipelines.schedule import load_pipeline as load_pipeline
@@ -25,9 +28,11 @@ __all__ = [
     "Pipeline",
     "PipelineFailed",
     "PipelineResult",
+    "Reproduction",
     "Step",
     "StepResult",
     "load_pipeline",
     "pipeline",
+    "reproduce",
     "step",
 ]

@@ -38,6 +38,7 @@ class StepTask:
         arguments: the call's arguments, with upstream outputs as ``{"$loopml_output": ref}``.
         outputs: the names of the outputs (one, ``output``, unless the step names several).
         tracking_uri, artifact_uri, project: where a worker in another process writes.
+        seed: the pipeline's seed, set (``loopml.set_seed``) before each attempt.
     """
 
     node: str
@@ -48,6 +49,7 @@ class StepTask:
     tracking_uri: str
     artifact_uri: str
     project: str
+    seed: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,10 @@ def execute(task: StepTask, client: Client, fn: Callable[..., Any] | None = None
             fn = cloudpickle.loads(task.function)
         assert fn is not None
         args = _resolve(task.arguments, client, {})
+        if task.seed is not None:
+            from loopml.client import set_seed
+
+            set_seed(task.seed)
         run = client.get_run(task.run_id)
         with activated(run, client):
             value = fn(**args)

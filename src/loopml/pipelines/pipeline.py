@@ -129,6 +129,7 @@ class Pipeline:
         tags: Mapping[str, Any] | None = None,
         quiet: bool = False,
         raise_on_failure: bool = True,
+        seed: int | None = None,
         **params: Any,
     ) -> PipelineResult:
         """Build the graph for ``params``, check it, and run it.
@@ -149,6 +150,9 @@ class Pipeline:
             quiet: print nothing (by default each step's fate is printed on stderr).
             raise_on_failure: raise :class:`PipelineFailed` when a step fails (else return
                 the failed result).
+            seed: seed Python's, NumPy's and PyTorch's generators (``loopml.set_seed``) here and
+                before every step, wherever it runs; recorded with the run, so that
+                ``loopml reproduce`` uses it again.
             params: the pipeline function's parameters.
 
         Returns:
@@ -165,6 +169,10 @@ class Pipeline:
 
             client = get_client()
         values = self.bind(params)
+        if seed is not None:
+            from loopml.client import set_seed
+
+            set_seed(seed)  # before the run is created: its environment records the seed
         graph = build(self.fn, values, name=self.name)
         project_name = project or self.project or _current_project(client)
         earlier = resumable(client, resume, self.name) if resume else None
@@ -191,6 +199,7 @@ class Pipeline:
                 "pipeline": self.name,
                 "ref": self.ref,
                 "file": self.source_file,
+                "seed": seed,
                 "params": _jsonable("params", values),
                 **graph.describe(),
             },
@@ -208,6 +217,7 @@ class Pipeline:
             use_cache=cache,
             resume=earlier,
             quiet=quiet,
+            seed=seed,
         )
         if raise_on_failure:
             result.raise_for_status()

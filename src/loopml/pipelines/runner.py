@@ -80,13 +80,15 @@ def _with_refs(value: Any, done: Mapping[str, StepResult], digest: bool) -> Any:
     return value
 
 
-def _keys(node: Node, done: Mapping[str, StepResult]) -> _Keys:
+def _keys(node: Node, done: Mapping[str, StepResult], seed: int | None) -> _Keys:
+    """The step's hashes; the pipeline's seed counts as a parameter (outputs may depend on it)."""
     inputs = {
         k: _with_refs(v, done, True) for k, v in node.arguments.items() if k not in node.params()
     }
+    params = node.params() if seed is None else {**node.params(), "$seed": seed}
     return _Keys(
         _sha(f"{node.step.name}|{node.step.code_hash}|{','.join(node.output_names)}"),
-        _sha(canonical(node.params())),
+        _sha(canonical(params)),
         _sha(canonical(inputs)),
     )
 
@@ -112,6 +114,7 @@ class _Driver:
         use_cache: bool,
         resume: Mapping[str, Run],
         quiet: bool,
+        seed: int | None = None,
     ) -> None:
         self.client = client
         self.graph = graph
@@ -121,6 +124,7 @@ class _Driver:
         self.use_cache = use_cache
         self.resume = resume
         self.quiet = quiet
+        self.seed = seed
         self.results: dict[str, StepResult] = {}  # steps that are over
         self.started: dict[str, StepResult] = {}  # steps running or waiting to retry
 
@@ -222,6 +226,7 @@ class _Driver:
             tracking_uri=self.client.tracking_uri,
             artifact_uri=self.client.artifact_uri,
             project=self.project,
+            seed=self.seed,
         )
 
 
@@ -238,6 +243,7 @@ def run_graph(
     use_cache: bool = True,
     resume: Mapping[str, Run] | None = None,
     quiet: bool = False,
+    seed: int | None = None,
 ) -> PipelineResult:
     """Run ``graph``'s steps under the pipeline run ``run_id`` (already created) and end it.
 
@@ -251,7 +257,15 @@ def run_graph(
         client.end_run(run_id, RunStatus.FAILED)
         raise
     d = _Driver(
-        client, graph, name, project, run_id, use_cache=use_cache, resume=resume or {}, quiet=quiet
+        client,
+        graph,
+        name,
+        project,
+        run_id,
+        use_cache=use_cache,
+        resume=resume or {},
+        quiet=quiet,
+        seed=seed,
     )
     waiting = list(graph.nodes)
     running: dict[str, tuple[Any, Node, str, int]] = {}  # node -> (handle, node, run id, attempt)
@@ -274,7 +288,7 @@ def run_graph(
                     continue
                 waiting.remove(node_id)
                 progressed = True
-                keys = _keys(node, d.results)
+                keys = _keys(node, d.results, seed)
                 reused = d.reuse(node, keys)
                 if reused is not None:
                     d.results[node_id] = reused

@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from loopml.pipelines.pipeline import Pipeline
     from loopml.pipelines.result import PipelineResult
 
-__all__ = ["Scheduled", "check_cron", "due", "load_pipeline", "run_due", "scheduler_loop"]
+__all__ = [
+    "Scheduled",
+    "check_cron",
+    "due",
+    "load_pipeline",
+    "recorded_ref",
+    "run_due",
+    "scheduler_loop",
+]
 
 TICK_TAG = "loopml.schedule_tick"
 """The tick (epoch ms) a scheduled run was for: the next one is computed from it."""
@@ -73,6 +81,8 @@ def load_pipeline(ref: str) -> Pipeline:
             sys.modules.setdefault(path.stem, module)
             sys.path.insert(0, str(path.parent))
             spec.loader.exec_module(module)
+        elif module_name == "__main__":
+            module = sys.modules["__main__"]
         else:
             if "" not in sys.path:
                 sys.path.insert(0, "")
@@ -91,6 +101,23 @@ def load_pipeline(ref: str) -> Pipeline:
             f"{ref!r} is a {type(obj).__name__}, not a pipeline; decorate it with @loopml.pipeline"
         )
     return obj
+
+
+def recorded_ref(record: Mapping[str, Any]) -> str:
+    """How to load the pipeline a run's ``pipeline.json`` records: by module when it imports
+    here, else by the file it was defined in."""
+    ref = str(record.get("ref", ""))
+    module, _, attr = ref.partition(":")
+    try:
+        found = (
+            hasattr(sys.modules["__main__"], attr.split(".")[0])
+            if module == "__main__"  # a script's or notebook's pipeline, in that same process
+            else importlib.util.find_spec(module) is not None
+        )
+    except (ImportError, ValueError):
+        found = False
+    path = record.get("file")
+    return ref if found or not path else f"{path}:{attr}"
 
 
 @dataclass(frozen=True, slots=True)

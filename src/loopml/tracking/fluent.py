@@ -210,12 +210,18 @@ def start_run(
 def activated(run: Run, client: Client) -> Iterator[ActiveRun]:
     """Make ``run``, started elsewhere through ``client``, the active run of this context for
     the block, without ending it on exit: the caller decides its status (pipeline steps run
-    this way, so that ``loopml.log_metric`` in a step lands in the step's run)."""
+    this way, so that ``loopml.log_metric`` in a step lands in the step's run).
+
+    ``client`` is also the fluent API's client in this context for the block
+    (``loopml.log_dataset`` and the like write where the run is).
+    """
     active = ActiveRun(run, client)
     token = _active.set((*_active.get(), active))
+    client_token = context.client_override.set(client)
     try:
         yield active
     finally:
+        context.client_override.reset(client_token)
         _active.reset(token)
 
 
