@@ -115,6 +115,11 @@ def tune(
     import loopml
 
     tuner = getattr(loopml, "tune", None)
+    if tuner is None:
+        try:
+            from loopml.tuning import tune as tuner
+        except ImportError:  # a loopml without the tuning package yet
+            tuner = None
     if tuner is not None:
         import inspect
 
