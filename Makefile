@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines clean
+.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,13 @@ lint: install
 
 check: lint test
 
+# The whole lifecycle on the real 2013 NYC flights, in a fresh store in loopml-demo/.
 demo: install
+	rm -rf loopml-demo
+	$(BIN)/loopml demo --dir loopml-demo
+
+# The small quick-start scripts of the README's sections.
+examples: install
 	cd examples && ../$(BIN)/python tracking_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml runs list --project quickstart --max-results 8
 	cd examples && ../$(BIN)/loopml --store .loopml data list --project quickstart
@@ -58,4 +64,4 @@ bench-pipelines: install
 	$(BIN)/python bench/pipelines.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml loopml-demo

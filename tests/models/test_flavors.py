@@ -98,6 +98,20 @@ def test_sklearn_fitted_on_arrays(tmp_path: Path, diabetes: Any) -> None:
     assert not hasattr(p, "classes_")
 
 
+def test_sklearn_categorical_boosting_loads_without_trust(tmp_path: Path) -> None:
+    """scikit-learn >= 1.9 keeps a functools.partial in such models: safe, not foreign."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from loopml.models import load_model, save_model
+
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.integers(0, 3, 300), rng.normal(size=300)])
+    y = (X[:, 0] > 1).astype(int)
+    model = HistGradientBoostingClassifier(categorical_features=[0], max_iter=5).fit(X, y)
+    save_model(model, tmp_path / "m")
+    np.testing.assert_array_equal(load_model(tmp_path / "m").predict(X), model.predict(X))
+
+
 # --- XGBoost -------------------------------------------------------------------------------------
 
 

@@ -187,3 +187,18 @@ def test_a_model_served_from_a_folder_is_logged_as_local(
     segments = bc_store.list_prediction_segments("bc-model")
     assert segments[0].model_versions == ("bc-model/local",)
     assert bc_store.list_window_profiles("bc-model")[0].model_version == "bc-model/local"
+
+
+def test_an_ended_window_is_stored_without_more_traffic(
+    serve: Any, bc_store: Any, bc_data: Any
+) -> None:
+    X, _ = bc_data
+    settings = {"prediction_log": {**LOG["prediction_log"], "window_seconds": 1}}
+    with serve(settings=settings) as (url, _app), httpx.Client(base_url=url) as http:
+        for i in range(5):
+            assert http.post("/predict", json={"rows": [_row(X, i)]}).status_code == 200
+        # then silence: the writer stores the ended window on its own, while the server runs
+        deadline = time.monotonic() + 15
+        while not bc_store.list_window_profiles("bc") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sum(w.rows for w in bc_store.list_window_profiles("bc")) == 5

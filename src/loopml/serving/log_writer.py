@@ -352,6 +352,10 @@ def _flat(predictions: Any) -> Any:
     return list(array.reshape(len(array), -1)) if array.ndim > 1 else array
 
 
+IDLE_CLOSE_SECONDS = 1.0
+"""How often an idle writer process stores the windows that have ended."""
+
+
 def writer_process(factory: Callable[[], LogWriter], conn: Connection) -> None:
     """The writer process's main loop: receive batches, write them, answer
     ``(batch id, logged, dropped)``; ``None`` closes (ends the windows, answers ``"closed"``)."""
@@ -369,6 +373,11 @@ def writer_process(factory: Callable[[], LogWriter], conn: Connection) -> None:
     writer = factory()
     while True:
         try:
+            if not conn.poll(IDLE_CLOSE_SECONDS):
+                # no traffic: windows that have ended are stored anyway, not when (if ever)
+                # the next batch comes, so that monitors see the last window of a burst
+                writer.close_windows(False)
+                continue
             batch = conn.recv()
         except (EOFError, OSError):  # the server is gone
             writer.stopping = True

@@ -29,10 +29,21 @@ from loopml.errors import ModelCorrupted, UntrustedModel
 from loopml.models.flavors.base import LoadedModel, defined_in, installed_version, option_file
 from loopml.models.flavors.base import table_input as _table
 
-__all__ = ["SAFE_TYPE_PACKAGES", "SklearnFlavor", "sklearn_estimators", "skops_io"]
+__all__ = [
+    "SAFE_TYPES",
+    "SAFE_TYPE_PACKAGES",
+    "SklearnFlavor",
+    "sklearn_estimators",
+    "skops_io",
+]
 
 SAFE_TYPE_PACKAGES = frozenset({"sklearn", "numpy", "scipy"})
 """Packages whose types, once approved at save time, load without ``trusted=True``."""
+
+SAFE_TYPES = frozenset({"functools.partial"})
+"""Types from elsewhere that are as safe: a ``partial`` only binds arguments to a function,
+and skops lists that function's own type, which must pass on its own (scikit-learn 1.9 keeps
+``partial(check_array, ...)`` in histogram gradient boosting models with categories)."""
 _FILE = "model.skops"
 
 
@@ -93,7 +104,11 @@ class SklearnFlavor:
                     "was replaced, or written by other means). Load it only if you trust its "
                     "source: load_model(uri, trusted=True)"
                 )
-            foreign = sorted(t for t in found if t.split(".", 1)[0] not in SAFE_TYPE_PACKAGES)
+            foreign = sorted(
+                t
+                for t in found
+                if t.split(".", 1)[0] not in SAFE_TYPE_PACKAGES and t not in SAFE_TYPES
+            )
             if foreign:
                 raise UntrustedModel(
                     f"the scikit-learn model in {str(folder)!r} holds types from outside "
