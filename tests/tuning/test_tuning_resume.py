@@ -128,3 +128,14 @@ def test_resume_refusals(store_uri: str) -> None:
         load_study("nope")
     # the same name in another project is another study
     assert len(tune(quadratic, n_trials=2, study_name="fixed", project="other")) == 2
+
+
+def test_a_trial_whose_run_is_gone_resumes_as_a_failed_placeholder(client: loopml.Client) -> None:
+    first = tune(quadratic, n_trials=4, seed=0, study_name="holes")
+    client.delete_run(first.trials[1].run_id)  # type: ignore[arg-type]
+    loaded = load_study("holes")
+    assert [t.state for t in loaded.trials] == ["complete", "fail", "complete", "complete"]
+    assert loaded.trials[1].run_id is None
+    again = tune(quadratic, n_trials=5, seed=0, study_name="holes")
+    assert [t.number for t in again.trials] == [0, 1, 2, 3, 4, 5]  # numbers never reused
+    assert again.trials[5].run_id is not None

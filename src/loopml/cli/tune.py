@@ -33,6 +33,7 @@ app = typer.Typer(
     "  loopml tune plot lr-search --out lr-search.html",
     no_args_is_help=True,
     rich_markup_mode=None,
+    add_completion=False,
 )
 
 ProjectOption = Annotated[

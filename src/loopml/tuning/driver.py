@@ -19,7 +19,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,7 @@ class Driver:
         self._stopped = False
         self._best = best
         self._maximize = study.direction.name == "MAXIMIZE"
+        self.on_trial: Callable[[], None] | None = None  # called after each trial is recorded
 
     # --- handing out trials --------------------------------------------------------------------
 
@@ -246,6 +247,8 @@ class Driver:
         if improved:
             assert value is not None
             self.client.log_metrics(self.study_run_id, {"best_value": value}, step=number)
+        if self.on_trial is not None:
+            self.on_trial()
 
     def _record(
         self,

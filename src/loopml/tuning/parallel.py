@@ -160,6 +160,10 @@ def _serve(conn: Connection, driver: Driver, where: str) -> None:
             try:
                 message = conn.recv()
             except (EOFError, OSError):
+                if driver.stopped:  # we are tearing down (Ctrl+C, another trial's error)
+                    text = f"interrupted: {where} was stopped during trial {ticket.number}"
+                    driver.tell(ticket.number, Outcome("fail", error=text, interrupted=True))
+                    return
                 text = f"the tuning worker ({where}) died while running trial {ticket.number}"
                 driver.tell(ticket.number, Outcome("fail", error=text), LoopError(text))
                 return

@@ -175,11 +175,12 @@ def frozen_trials(records: Iterable[TrialRecord]) -> list[FrozenTrial]:
     }
     by_number = {r.number: r for r in records}
     out = []
+    now = dt.datetime.now()
     for number in range(max(by_number, default=-1) + 1):
         r = by_number.get(number)
         if r is None:
             out.append(
-                FrozenTrial(number, TrialState.FAIL, None, None, None, {}, {}, {}, {}, {}, number)
+                FrozenTrial(number, TrialState.FAIL, None, now, now, {}, {}, {}, {}, {}, number)
             )
             continue
         state = states[r.state]

@@ -64,12 +64,7 @@ def _sampler(sampler: object, seed: int | None) -> Any:
     import optuna
 
     if isinstance(sampler, optuna.samplers.BaseSampler):
-        if seed is not None:
-            raise InvalidArgument(
-                "seed seeds the default sampler; seed your own sampler instead "
-                f"({type(sampler).__name__}(seed=...)) and drop seed="
-            )
-        return sampler
+        return sampler  # it keeps its own seed
     name = "tpe" if sampler is None else sampler
     if not isinstance(name, str) or name.lower() not in SAMPLERS:
         raise InvalidArgument(
@@ -183,7 +178,8 @@ def tune(
             ``memory://``).
         ray_address: the Ray cluster to use (default: the one ``ray.init`` finds or starts).
         resume: continue the study named ``study_name`` if it exists (False: it is an error).
-        seed: seed the default (or named) sampler, for a repeatable search.
+        seed: seed the default (or named) sampler, for a repeatable search (a sampler object
+            keeps its own seed: ``TPESampler(seed=...)``).
         catch: exception types that fail a trial without stopping the study.
         client: the client to use (default: the fluent API's).
 
@@ -338,7 +334,7 @@ def tune(
         best=best,
     )
     _run(driver, study_run, client, objective, style, catch_types, executor, n_jobs, config,
-         ray_address)  # fmt: skip
+         ray_address, budget)  # fmt: skip
     run_ids.update(driver.run_ids)
     for number in driver.run_ids:
         states.pop(number, None)
@@ -356,8 +352,10 @@ def _run(
     n_jobs: int,
     config: dict[str, Any],
     ray_address: str | None,
+    budget: int | None,
 ) -> None:
     """Run the trials inside the study's run, then end it as it went."""
+    from loopml._progress import progress
     from loopml.client import context
     from loopml.tracking import ActiveRun
     from loopml.tuning import parallel
@@ -367,12 +365,15 @@ def _run(
     status = RunStatus.FINISHED
     error: BaseException | None = None
     try:
-        if executor == "local":
-            parallel.run_local(driver, objective, style, catch, n_jobs)
-        elif executor == "processes":
-            parallel.run_processes(driver, config, n_jobs)
-        else:
-            parallel.run_ray(driver, config, n_jobs, ray_address)
+        # A bar on stderr when it is a terminal (and LOOPML_PROGRESS is not 0), else nothing.
+        with progress(f"tuning {driver.study_name}", total=budget, unit="trials") as bar:
+            driver.on_trial = bar.advance
+            if executor == "local":
+                parallel.run_local(driver, objective, style, catch, n_jobs)
+            elif executor == "processes":
+                parallel.run_processes(driver, config, n_jobs)
+            else:
+                parallel.run_ray(driver, config, n_jobs, ray_address)
         if driver.errors:
             error = driver.errors[0][1]
     except KeyboardInterrupt:
