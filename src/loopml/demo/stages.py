@@ -442,12 +442,12 @@ def _next_steps(result: DemoResult) -> list[str]:
     store = f"loopml --store {result.store}"
     return [
         f"{store} runs list --project {PROJECT}",
-        f"{store} pipelines runs --project {PROJECT}",
+        f"{store} pipelines list --project {PROJECT}",
         f"{store} models show {MODEL} --project {PROJECT}",
         f"{store} deployments show {DEPLOYMENT} --project {PROJECT}",
         f"{store} monitor show {MONITOR} --project {PROJECT}",
         f"{store} monitor report {MONITOR} --project {PROJECT} -o report.html",
         f"{store} monitor alerts --project {PROJECT}",
-        f"{store} loop status flight-delays-retrain --project {PROJECT}",
+        f"{store} loop status --policy flight-delays-retrain --project {PROJECT}",
         f"{store} data list --project {PROJECT}",
     ]
