@@ -105,77 +105,23 @@ def tune(
     seed: int,
     metric: str,
 ) -> Tuned:
-    """Maximise ``objective`` (it takes an Optuna-style trial) over ``n_trials`` trials, each a
-    child run of the active run.
+    """Maximise ``objective`` (it takes an Optuna-style trial) over ``n_trials`` trials with
+    ``loopml.tune`` (TPE, seeded; the study a run, each trial its child)."""
+    from loopml.tuning import tune as loopml_tune
 
-    Uses ``loopml.tune`` (TPE, trials as child runs). Where this loopml has no ``loopml.tune``
-    yet, runs the same objective through Optuna directly, logging each trial as a child run
-    itself, and says so in ``tuner``.
-    """
-    import loopml
-
-    tuner = getattr(loopml, "tune", None)
-    if tuner is None:
-        try:
-            from loopml.tuning import tune as tuner
-        except ImportError:  # a loopml without the tuning package yet
-            tuner = None
-    if tuner is not None:
-        import inspect
-
-        from optuna.samplers import TPESampler
-
-        wanted: dict[str, Any] = {
-            "n_trials": n_trials,
-            "direction": "maximize",
-            "sampler": TPESampler(seed=seed),
-            "study_name": study_name,
-            "seed": seed,
-            "metric": metric,
-        }
-        accepted = inspect.signature(tuner).parameters
-        result = tuner(objective, **{k: v for k, v in wanted.items() if k in accepted})
-        return Tuned(
-            dict(result.best_params),
-            float(result.best_value),
-            str(result.best_run_id),
-            getattr(result, "run_id", None),
-            len(result.trials),
-            "loopml.tune",
-        )
-    return _tune_with_optuna(objective, study_name, n_trials, seed, metric)
-
-
-def _tune_with_optuna(
-    objective: Callable[[Any], float], study_name: str, n_trials: int, seed: int, metric: str
-) -> Tuned:
-    import logging
-
-    import optuna
-
-    import loopml
-
-    logging.getLogger("optuna").setLevel(logging.WARNING)
-    study = optuna.create_study(
-        study_name=study_name, direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed)
+    result = loopml_tune(
+        objective,
+        n_trials=n_trials,
+        direction="maximize",
+        study_name=study_name,
+        seed=seed,
+        metric=metric,
     )
-    run_ids: dict[int, str] = {}
-
-    def traced(trial: optuna.Trial) -> float:
-        with loopml.start_run(f"{study_name}-{trial.number}", nested=True) as run:
-            run_ids[trial.number] = run.run_id
-            value = objective(trial)
-            loopml.log_params(trial.params)
-            loopml.log_metric(metric, value)
-            return value
-
-    study.optimize(traced, n_trials=n_trials)
-    best = study.best_trial
     return Tuned(
-        dict(best.params),
-        float(best.value or 0.0),
-        run_ids[best.number],
-        None,
-        len(study.trials),
-        "optuna (loopml.tune not available)",
+        dict(result.best_params),
+        float(result.best_value),
+        str(result.best_run_id),
+        result.run_id,
+        len(result.trials),
+        "loopml.tune",
     )
