@@ -226,3 +226,21 @@ def test_bad_arguments_say_what_to_fix(
 def test_a_non_callable_objective_is_refused() -> None:
     with pytest.raises(InvalidArgument, match="objective must be a function"):
         tune(quadratic(optuna.trial.FixedTrial({"x": 1.0, "y": 1})), n_trials=1)  # type: ignore[arg-type]
+
+
+def test_ctrl_c_kills_the_trial_and_the_study(client: loopml.Client) -> None:
+    def objective(trial: Trial) -> float:
+        if trial.number == 2:
+            raise KeyboardInterrupt
+        return trial.suggest_float("x", 0, 1)
+
+    with pytest.raises(KeyboardInterrupt):
+        tune(objective, n_trials=5, study_name="stopped")
+    study = next(iter(client.search_runs("default", "name = 'stopped'")))
+    assert study.status is RunStatus.KILLED
+    runs = trial_runs(client, study.run_id)
+    assert len(runs) == 3 and runs[2].status is RunStatus.KILLED
+    assert runs[2].tags["loopml.tune.state"] == "interrupted"
+    resumed = tune(quadratic, n_trials=5, study_name="stopped")
+    assert [t.state for t in resumed.trials][:3] == ["complete", "complete", "interrupted"]
+    assert resumed.count("complete") == 5

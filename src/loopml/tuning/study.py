@@ -376,9 +376,9 @@ def _run(
                 parallel.run_ray(driver, config, n_jobs, ray_address)
         if driver.errors:
             error = driver.errors[0][1]
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):  # Ctrl+C, or SIGTERM through loopml's handler
         status = RunStatus.KILLED
-        driver.abandon("interrupted: tuning was stopped (Ctrl+C)")
+        driver.abandon("interrupted: tuning was stopped (Ctrl+C or a signal)")
         raise
     except BaseException as exc:
         error = exc
