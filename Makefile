@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines clean
+.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,7 +43,7 @@ examples: install
 	cd examples && ../$(BIN)/python serving_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml deployments show churn-api --project quickstart
 
-bench: bench-tracking bench-data bench-models bench-serving
+bench: bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning
 
 bench-tracking: install
 	$(BIN)/python bench/run.py
@@ -62,6 +62,9 @@ bench-monitoring: install
 
 bench-pipelines: install
 	$(BIN)/python bench/pipelines.py
+
+bench-tuning: install
+	$(BIN)/python bench/tuning.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml loopml-demo

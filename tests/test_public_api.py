@@ -77,6 +77,7 @@ TOP_LEVEL = [
     "split_dataset",
     "start_run",
     "step",
+    "tune",
 ]
 
 

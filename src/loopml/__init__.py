@@ -85,6 +85,7 @@ if TYPE_CHECKING:
     from loopml.tracking import set_tags as set_tags
     from loopml.tracking import set_tracking_uri as set_tracking_uri
     from loopml.tracking import start_run as start_run
+    from loopml.tuning import tune as tune
 
 _LAZY = {
     "errors": ("loopml.errors", None),
@@ -94,6 +95,7 @@ _LAZY = {
     "RunComparison": ("loopml.client", "RunComparison"),
     "set_seed": ("loopml.client", "set_seed"),
     "log_ground_truth": ("loopml.client.monitors", "log_ground_truth"),
+    "tune": ("loopml.tuning", "tune"),
     **{
         name: ("loopml.pipelines", name)
         for name in ("Pipeline", "PipelineResult", "pipeline", "step")
@@ -237,6 +239,7 @@ __all__ = [
     "split_dataset",
     "start_run",
     "step",
+    "tune",
 ]
 
 

@@ -160,10 +160,11 @@ class Client(DatasetMethods, RegistryMethods, DeploymentMethods, MonitorMethods)
     def buffer(self) -> MetricBuffer:
         """The metric buffer in front of the store."""
         if self._buffer is None:
+            store = self.store  # opened outside the lock: opening takes it too
             with self._lock:
                 if self._buffer is None:
                     self._buffer = MetricBuffer(
-                        self.store,
+                        store,
                         flush_interval=self.settings.flush_interval,
                         max_points=self.settings.buffer_max_points,
                         heartbeat_interval=self.settings.heartbeat_interval,

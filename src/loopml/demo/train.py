@@ -94,7 +94,8 @@ def tune_family(
 
     found = tune(
         objective,
-        study_name=f"{family}-{seed}",
+        # one study per training: a retrain on new data must not resume the old study
+        study_name=f"{family}-{seed}-{_run_tag()}",
         n_trials=n_trials,
         seed=seed,
         metric=METRIC,
@@ -205,6 +206,12 @@ def training(
         train_name=train_name,
         seed=seed,
     )
+
+
+def _run_tag() -> str:
+    """The active run's id, short (the pipeline step's run when training runs in a pipeline)."""
+    run = loopml.active_run()
+    return run.run_id[:8] if run is not None else "adhoc"
 
 
 def retrain(
