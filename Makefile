@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning clean
+.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning bench-demo clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -65,6 +65,9 @@ bench-pipelines: install
 
 bench-tuning: install
 	$(BIN)/python bench/tuning.py
+
+bench-demo: install
+	$(BIN)/python bench/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache examples/.loopml loopml-demo

@@ -52,7 +52,7 @@ from pydantic import (
 )
 
 from loopml.errors import InvalidArgument
-from loopml.monitoring.spec import parse_duration
+from loopml.monitoring.spec import Duration, parse_duration
 
 __all__ = [
     "AccuracyCriterion",
@@ -66,17 +66,6 @@ __all__ = [
 
 _LOWER_IS_BETTER = frozenset({"rmse", "mae", "mape"})
 _METRICS = ("accuracy", "precision", "recall", "f1", "r2", *sorted(_LOWER_IS_BETTER))
-
-
-def _duration(value: Any) -> Any:
-    try:
-        return parse_duration(value)
-    except InvalidArgument as exc:
-        raise ValueError(str(exc)) from None
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-"""Seconds, given as ``"5m"`` / ``"1h"`` / a number."""
 
 
 class _Model(BaseModel):
@@ -315,7 +304,12 @@ class Policy(_Model):
     @field_validator("cooldown", mode="before")
     @classmethod
     def _cooldown(cls, value: Any) -> Any:
-        return 0.0 if value in (0, "0", None) else _duration(value)
+        if value in (0, "0", None):
+            return 0.0
+        try:
+            return parse_duration(value)
+        except InvalidArgument as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("gate")
     @classmethod
