@@ -73,21 +73,15 @@ class Executor:
         if h.deadline is None:  # no timeout: run here, now (the main thread, as users expect)
             h.result = execute(h.task, self.client, fn)
             return
-        box: list[Attempt] = []
-        h.thread = threading.Thread(
-            target=lambda: box.append(execute(h.task, self.client, fn)),
-            name=f"loopml-step-{h.task.node}",
-            daemon=True,
-        )
+
+        def attempt() -> None:
+            h.result = execute(h.task, self.client, fn)
+
+        h.thread = threading.Thread(target=attempt, name=f"loopml-step-{h.task.node}", daemon=True)
         h.thread.start()
-        h.conn = box
 
     def _poll(self, h: _Handle) -> Attempt | None:
-        if h.result is not None:
-            return h.result
-        if h.conn:
-            return h.conn[0]  # type: ignore[no-any-return]
-        return None
+        return h.result
 
     def _block(self, handles: list[_Handle], seconds: float) -> None:
         for h in handles:

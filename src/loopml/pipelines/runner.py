@@ -82,10 +82,10 @@ def _with_refs(value: Any, done: Mapping[str, StepResult], digest: bool) -> Any:
 
 def _keys(node: Node, done: Mapping[str, StepResult], seed: int | None) -> _Keys:
     """The step's hashes; the pipeline's seed counts as a parameter (outputs may depend on it)."""
-    inputs = {
-        k: _with_refs(v, done, True) for k, v in node.arguments.items() if k not in node.params()
-    }
-    params = node.params() if seed is None else {**node.params(), "$seed": seed}
+    params = node.params()
+    inputs = {k: _with_refs(v, done, True) for k, v in node.arguments.items() if k not in params}
+    if seed is not None:
+        params = {**params, "$seed": seed}
     return _Keys(
         _sha(f"{node.step.name}|{node.step.code_hash}|{','.join(node.output_names)}"),
         _sha(canonical(params)),
