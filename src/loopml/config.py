@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     home: Path | None = None
     tracking_uri: str | None = None
     artifact_uri: str | None = None
+    #: An API token of a ``loopml server`` with ``--auth`` (sent by the REST store).
+    tracking_token: str | None = Field(default=None, repr=False)
     project: str = "default"
     user: str = Field(default_factory=_default_user)
     flush_interval: float = Field(default=1.0, gt=0, le=3600)

@@ -17,6 +17,10 @@ carries a ``code`` that maps to an HTTP status (and back, so an error survives a
     ├── GateFailed              422 GATE_FAILED         a release gate failed (see ``.result``)
     ├── PipelineFailed          500 PIPELINE_FAILED     a pipeline step failed (see ``.result``)
     ├── UntrustedModel          403 UNTRUSTED_MODEL     loading would run untrusted code
+    ├── Unauthenticated         401 UNAUTHENTICATED     no, a wrong or an expired credential
+    ├── PermissionDenied        403 PERMISSION_DENIED   the caller's role does not allow it
+    ├── RateLimited             429 RATE_LIMITED        too many attempts (sign-in); wait
+    ├── PayloadTooLarge         413 PAYLOAD_TOO_LARGE   a request body over the server's limit
     ├── NotFound                404 NOT_FOUND
     │   ├── ProjectNotFound     404 PROJECT_NOT_FOUND
     │   ├── RunNotFound         404 RUN_NOT_FOUND
@@ -67,12 +71,16 @@ __all__ = [
     "NoActiveRun",
     "NotFound",
     "ParamConflict",
+    "PayloadTooLarge",
+    "PermissionDenied",
     "PipelineFailed",
     "ProjectNotFound",
+    "RateLimited",
     "RunNotFound",
     "SchemaVersionError",
     "SignatureMismatch",
     "StoreError",
+    "Unauthenticated",
     "UnsafePath",
     "UntrustedModel",
     "from_code",
@@ -363,6 +371,35 @@ class NoActiveRun(LoopError):
             "`with loopml.start_run():`, or pass a run id to `loopml.Client` methods "
             "(new threads start with no active run: use contextvars.copy_context() to share it)"
         )
+
+
+class Unauthenticated(LoopError):
+    """The request carries no credential, or one the server does not accept (a wrong, revoked or
+    expired token, a wrong password)."""
+
+    code = "UNAUTHENTICATED"
+    http_status = 401
+
+
+class PermissionDenied(LoopError):
+    """The caller is known, but their role on the project does not allow the action."""
+
+    code = "PERMISSION_DENIED"
+    http_status = 403
+
+
+class RateLimited(LoopError):
+    """Too many attempts in a short time (sign-ins); the message says how long to wait."""
+
+    code = "RATE_LIMITED"
+    http_status = 429
+
+
+class PayloadTooLarge(LoopError):
+    """A request body is larger than the server accepts; send it in parts."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
 
 
 class StoreError(LoopError):

@@ -75,6 +75,10 @@ _LAZY_GROUPS = {
         "loopml.cli.predict",
         "Score a file, a folder of Parquet files or a dataset with a model, in chunks.",
     ),
+    "server": (
+        "loopml.cli.server",
+        "Run the team server: REST API, web UI, users, tokens and roles, audit trail.",
+    ),
     "build-image": (
         "loopml.cli.build_image",
         "Build a container image that serves a model (podman, buildah or Docker).",

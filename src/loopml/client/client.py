@@ -150,6 +150,8 @@ class Client(DatasetMethods, RegistryMethods, DeploymentMethods, MonitorMethods)
         if self.settings.artifact_uri:
             return self.settings.artifact_uri
         uri = self._tracking_uri
+        if uri.startswith(("http://", "https://")):  # the server's artifacts, through it
+            return uri
         if uri.startswith("sqlite:///"):
             return str(Path(uri[len("sqlite:///") :]).parent / "artifacts")
         if uri == "memory://":  # nothing of an in-memory store should land on disk

@@ -46,10 +46,7 @@ def normalize_store_uri(uri: str) -> str:
     if scheme.startswith(("postgresql", "postgres")):
         return uri
     if scheme in ("http", "https"):
-        raise InvalidArgument(
-            f"store URI {uri!r}: the REST store (talking to `loopml server`) is not available in "
-            "this version; use a folder, 'sqlite:///file.db' or 'postgresql://user@host/db'"
-        )
+        return uri.rstrip("/")
     if scheme == "file":
         uri = uri.split("://", 1)[1]
     elif scheme:
@@ -70,6 +67,10 @@ def open_store(uri: str, *, busy_timeout: float = 60.0, synchronous: str = "norm
     older or newer than this loopml refuses to open with a message naming the command to run.
     """
     canonical = normalize_store_uri(uri)
+    if canonical.startswith(("http://", "https://")):
+        from loopml.store.rest import RestStore
+
+        return RestStore(canonical)
     if canonical == "memory://":
         from loopml.store.memory import InMemoryStore
 
@@ -80,7 +81,12 @@ def open_store(uri: str, *, busy_timeout: float = 60.0, synchronous: str = "norm
 
 
 def open_artifact_store(uri: str) -> ArtifactStore:
-    """Open the content-addressed artifact store at a folder or fsspec URL (``s3://bucket/x``)."""
+    """Open the content-addressed artifact store at a folder or fsspec URL (``s3://bucket/x``),
+    or a ``loopml server``'s (``http://host:5000``)."""
+    if uri.startswith(("http://", "https://")):
+        from loopml.store.rest import HttpArtifactStore
+
+        return HttpArtifactStore(uri)
     from loopml.store.artifacts import FsspecArtifactStore
 
     return FsspecArtifactStore(uri)

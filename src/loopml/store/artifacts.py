@@ -259,6 +259,50 @@ class FsspecArtifactStore:
                 return self._local_path(key).is_file()
             return bool(self.fs.isfile(self._remote_path(key)))
 
+    # -- what a server streams -------------------------------------------------------------------
+
+    def open_blob(self, sha256: str) -> BinaryIO:
+        """A binary file object on a blob's content, unverified (the reader checks the hash, as
+        the REST artifact store does); for streaming a blob through ``loopml server``.
+
+        Raises:
+            InvalidArgument: a malformed sha256. ArtifactNotFound: no such blob.
+        """
+        key = blob_key(sha256)
+        with self._io(f"opening blob {sha256}"):
+            try:
+                if self._local:
+                    return open(self._local_path(key), "rb")
+                f: BinaryIO = self.fs.open(self._remote_path(key), "rb")
+                return f
+            except FileNotFoundError as exc:
+                raise ArtifactNotFound(
+                    f"blob {sha256} does not exist in artifact store {self.uri!r}"
+                ) from exc
+
+    def blob_size(self, sha256: str) -> int:
+        """A blob's size in bytes.
+
+        Raises:
+            InvalidArgument: a malformed sha256. ArtifactNotFound: no such blob.
+        """
+        key = blob_key(sha256)
+        with self._io(f"checking blob {sha256}"):
+            try:
+                if self._local:
+                    return self._local_path(key).stat().st_size
+                return int(self.fs.size(self._remote_path(key)))
+            except FileNotFoundError as exc:
+                raise ArtifactNotFound(
+                    f"blob {sha256} does not exist in artifact store {self.uri!r}"
+                ) from exc
+
+    def staging(self, name: str) -> str:
+        """The fsspec path of ``uploads/<name>`` in this store, where a server keeps the parts of
+        uploads in progress (shared by every replica). ``name`` is built by the caller from
+        checked hex ids only."""
+        return f"{self.root}/uploads/{name}"
+
     # -- writing --------------------------------------------------------------------------------
 
     def _put_file(self, path: Path) -> tuple[str, int]:

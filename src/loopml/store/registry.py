@@ -12,6 +12,7 @@ facts in the same shape.
 from __future__ import annotations
 
 import abc
+import contextvars
 import re
 import uuid
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from loopml.errors import Conflict, InvalidArgument, ModelNotFound
 from loopml.store import validation
 
 __all__ = [
+    "AUDIT_ORIGIN",
     "RegistryStore",
     "alias_event",
     "alias_moved",
@@ -42,6 +44,10 @@ __all__ = [
     "version_created",
     "version_event",
 ]
+
+#: Where the changes of this context come from, for the audit events the store writes itself:
+#: ``local``, or (set by ``loopml server`` for each request) the client's address.
+AUDIT_ORIGIN: contextvars.ContextVar[str] = contextvars.ContextVar("loopml_audit_origin", default="local")
 
 MAX_DESCRIPTION_LENGTH = 16_384
 MAX_REASON_LENGTH = 4_096
@@ -662,9 +668,10 @@ def new_event(
     *,
     timestamp: int,
     reason: str = "",
-    origin: str = "local",
+    origin: str | None = None,
 ) -> AuditEvent:
-    """A new audit event with a fresh id (32 hex characters, like every object id)."""
+    """A new audit event with a fresh id (32 hex characters, like every object id); its origin
+    is :data:`AUDIT_ORIGIN`'s value unless given."""
     return AuditEvent(
         uuid.uuid4().hex,
         project_id,
@@ -675,7 +682,7 @@ def new_event(
         object_name,
         reason,
         dict(details),
-        origin,
+        AUDIT_ORIGIN.get() if origin is None else origin,
     )
 
 

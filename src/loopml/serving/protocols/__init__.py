@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import orjson
 
-from loopml.errors import LoopError, SignatureMismatch
+from loopml.errors import LoopError, PayloadTooLarge, SignatureMismatch
 from loopml.serving.inputs import Decoded, columns_from_records
 from loopml.serving.runtime import Method, ModelRuntime
 
@@ -43,13 +43,6 @@ class UnsupportedMediaType(LoopError):
 
     code = "UNSUPPORTED_MEDIA_TYPE"
     http_status = 415
-
-
-class PayloadTooLarge(LoopError):
-    """The body is over the server's size limit (HTTP 413)."""
-
-    code = "PAYLOAD_TOO_LARGE"
-    http_status = 413
 
 
 Kind = Literal["columns", "records", "rows", "split", "tensors", "frame"]
