@@ -50,6 +50,7 @@ from loopml.store.base import (
     new_id,
 )
 from loopml.store.datasets import ambiguous_prefix, missing_version
+from loopml.store.memory_auth import InMemoryAuthStore
 from loopml.store.memory_deployments import InMemoryDeploymentStore
 from loopml.store.memory_monitors import InMemoryMonitorStore
 
@@ -96,6 +97,15 @@ class InMemoryStore(InMemoryDeploymentStore, InMemoryMonitorStore, Store):
         self._seq = 0  # logging order, the last tie-break of "latest"
         self._init_deployments()
         self._init_monitors()
+        self._auth: InMemoryAuthStore | None = None
+
+    @property
+    def auth(self) -> InMemoryAuthStore:
+        """Accounts, API tokens and roles of ``loopml server --auth``, in this process."""
+        with self._lock:
+            if self._auth is None:
+                self._auth = InMemoryAuthStore()
+            return self._auth
 
     # --- projects ------------------------------------------------------------------------------
 

@@ -50,6 +50,7 @@ from loopml.store.base import (
     new_id,
 )
 from loopml.store.sql import engine as eng
+from loopml.store.sql.auth import SqlAuthStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.deployments import SqlDeploymentStore
 from loopml.store.sql.monitors import SqlMonitorStore
@@ -112,11 +113,19 @@ class SqlStore(SqlDatasetStore, SqlRegistryStore, SqlDeploymentStore, SqlMonitor
         self._dbapi_integrity: type[Exception] = self._engine.dialect.loaded_dbapi.IntegrityError
         self._known_envs: set[str] = set()  # environments this store has written
         self._stats_checked = -1e9  # monotonic time of the last planner-statistics check
+        self._auth: SqlAuthStore | None = None
         if create:
             eng.ensure_schema(self._engine, self.uri)
         else:
             with self._engine.connect() as conn:
                 eng._check(eng.current_revision(conn), self.uri)
+
+    @property
+    def auth(self) -> SqlAuthStore:
+        """Accounts, API tokens and roles of ``loopml server --auth``, in this database."""
+        if self._auth is None:
+            self._auth = SqlAuthStore(self._engine, self.uri)
+        return self._auth
 
     @property
     def engine(self) -> sa.Engine:

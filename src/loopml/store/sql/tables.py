@@ -66,10 +66,13 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "accounts",
     "alert_deliveries",
     "alerts",
+    "api_tokens",
     "artifacts",
     "audit_events",
+    "auth_bootstrap",
     "dataset_versions",
     "datasets",
     "deployments",
@@ -84,10 +87,12 @@ __all__ = [
     "monitors",
     "params",
     "prediction_segments",
+    "project_roles",
     "projects",
     "registered_models",
     "run_inputs",
     "runs",
+    "server_audit",
     "tags",
     "window_profiles",
 ]
@@ -544,4 +549,76 @@ label_segments = Table(
     Column("created_at", BigInteger, nullable=False),
     Index(None, "project_id", "created_at"),
     Index(None, "project_id", "deployment", "created_at"),
+)
+
+# --- accounts, tokens and roles (revision 0006; loopml.store.sql.auth) --------------------------
+# ``accounts`` are users and service accounts by name; ``api_tokens`` keeps only each token's
+# SHA-256 (unique: a lookup is by hash) and goes with its owner; ``project_roles`` holds one role
+# per (project, account) and goes with either. ``auth_bootstrap`` has at most one row (``id`` 1):
+# inserting it is how one of many starting servers wins the bootstrap token. ``server_audit``
+# is the audit trail of changes that belong to no project (accounts and tokens).
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("server_admin", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("password_hash", Text, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("owner", String(64), ForeignKey("accounts.name", ondelete="CASCADE"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("last_used_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+    Index(None, "owner", "created_at"),
+)
+
+project_roles = Table(
+    "project_roles",
+    metadata,
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "account", String(64), ForeignKey("accounts.name", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("role", String(16), nullable=False),
+    Index(None, "account"),
+)
+
+auth_bootstrap = Table(
+    "auth_bootstrap",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("consumed_at", BigInteger, nullable=True),
+)
+
+server_audit = Table(
+    "server_audit",
+    metadata,
+    Column("seq", _ROWID, primary_key=True, autoincrement=True),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("actor", String(256), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(64), nullable=False),
+    Column("object_name", String(512), nullable=False),
+    Column("details", Text, nullable=False),
+    Column("origin", String(256), nullable=False),
+    Index(None, "timestamp"),
 )
