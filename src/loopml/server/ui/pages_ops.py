@@ -1,0 +1,215 @@
+"""Deployments (routes, traffic, rows served), monitoring (results, alerts), pipelines (the
+step graph of a pipeline run) and the audit log."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from loopml.entities import Run
+from loopml.errors import InvalidArgument, NotFound
+from loopml.pipelines.runner import TAG
+from loopml.server.ui.render import Ctx, page, render
+
+__all__ = ["build_ops_router", "layers"]
+
+MAX_SEGMENTS = 2000
+MAX_RESULTS = 500
+MAX_STEPS = 500
+AUDIT_PAGE = 200
+
+
+def layers(steps: Mapping[str, Sequence[str]]) -> list[list[str]]:
+    """Step names by depth: a step sits one layer right of its deepest upstream step."""
+    depth: dict[str, int] = {}
+
+    def visit(name: str, seen: frozenset[str]) -> int:
+        if name in depth:
+            return depth[name]
+        if name in seen:  # a cycle cannot come from the runner; draw it flat rather than loop
+            return 0
+        ups = [u for u in steps.get(name, ()) if u in steps]
+        level = 1 + max((visit(u, seen | {name}) for u in ups), default=-1)
+        depth[name] = level
+        return level
+
+    for name in steps:
+        visit(name, frozenset())
+    out: list[list[str]] = [[] for _ in range(1 + max(depth.values(), default=-1))]
+    for name in sorted(steps):
+        out[depth[name]].append(name)
+    return [layer for layer in out if layer]
+
+
+def _since(text: str) -> int | None:
+    if not text:
+        return None
+    try:
+        day = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"since must be a date like 2026-01-31, got {text!r}") from exc
+    if day.tzinfo is None:
+        day = day.replace(tzinfo=dt.UTC)
+    return int(day.timestamp() * 1000)
+
+
+def build_ops_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/projects/{project}/deployments")
+    @page
+    def deployments(request: Request, project: str) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        found = ctx.store.list_deployments(proj.project_id)
+        return render(ctx, "deployments.html", project=proj, deployments=found)
+
+    @router.get("/projects/{project}/deployments/{name}")
+    @page
+    def deployment(request: Request, project: str, name: str) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        found = ctx.store.get_deployment(proj.project_id, name)
+        segments = ctx.store.list_prediction_segments(proj.project_id, name)[-MAX_SEGMENTS:]
+        by_route: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"x": [], "y": []})
+        for seg in segments:
+            for route in seg.routes or ("(all)",):
+                by_route[route]["x"].append(seg.start_time)
+                by_route[route]["y"].append(seg.rows / max(1, len(seg.routes)))
+        chart = {
+            "title": "rows served per segment, by route",
+            "kind": "bar",
+            "time": True,
+            "series": [{"name": r, **xy} for r, xy in sorted(by_route.items())],
+        }
+        total = sum(r.weight for r in found.routes) or 1.0
+        return render(
+            ctx,
+            "deployment.html",
+            project=proj,
+            deployment=found,
+            shares={r.name: r.weight / total for r in found.routes},
+            segments=segments[-50:][::-1],
+            segment_count=len(segments),
+            chart=chart if segments else None,
+        )
+
+    @router.get("/projects/{project}/monitoring")
+    @page
+    def monitoring(request: Request, project: str) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        return render(
+            ctx,
+            "monitoring.html",
+            project=proj,
+            monitors=ctx.store.list_monitors(proj.project_id),
+            alerts=ctx.store.list_alerts(proj.project_id, limit=100),
+        )
+
+    @router.get("/projects/{project}/monitoring/{name}")
+    @page
+    def monitor(request: Request, project: str, name: str) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        found = ctx.store.get_monitor(proj.project_id, name)
+        results = ctx.store.list_monitor_results(proj.project_id, name, limit=MAX_RESULTS)
+        series: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"x": [], "y": []})
+        for result in results:
+            for key, value in result.metrics.items():
+                if value == value:  # NaN breaks JSON
+                    series[key]["x"].append(result.window_end)
+                    series[key]["y"].append(value)
+        charts = [
+            {"title": key, "kind": "line", "time": True, "series": [{"name": key, **xy}]}
+            for key, xy in sorted(series.items())[:60]
+        ]
+        return render(
+            ctx,
+            "monitor.html",
+            project=proj,
+            monitor=found,
+            results=results[::-1][:50],
+            charts=charts,
+            alerts=ctx.store.list_alerts(proj.project_id, monitor=name, limit=100),
+        )
+
+    @router.get("/projects/{project}/pipelines")
+    @page
+    def pipelines(request: Request, project: str) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        found = ctx.store.search_runs(
+            [proj.project_id], filter=f"tags.`{TAG.KIND}` = 'pipeline'", max_results=100
+        )
+        return render(ctx, "pipelines.html", project=proj, runs=found.items, TAG=TAG)
+
+    @router.get("/projects/{project}/pipelines/{run_id}")
+    @page
+    def pipeline(request: Request, project: str, run_id: str) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        run: Run = ctx.store.get_run(run_id)
+        if run.project_id != proj.project_id or run.tags.get(TAG.KIND) != "pipeline":
+            raise NotFound(f"run {run_id!r} is not a pipeline run of project {proj.name!r}")
+        children = ctx.store.search_runs(
+            [proj.project_id],
+            filter=f"parent_run_id = '{run.run_id}'",
+            order_by=["start_time asc"],
+            max_results=MAX_STEPS,
+        ).items
+        steps: dict[str, Run] = {}
+        for child in children:  # a retried or re-run step: the latest attempt wins
+            step = child.tags.get(TAG.STEP)
+            if step:
+                steps[step] = child
+        graph = {
+            name: [u for u in r.tags.get(TAG.UPSTREAM, "").split(",") if u]
+            for name, r in steps.items()
+        }
+        return render(
+            ctx,
+            "pipeline.html",
+            project=proj,
+            run=run,
+            layers=layers(graph),
+            steps=steps,
+            graph=graph,
+            TAG=TAG,
+        )
+
+    @router.get("/projects/{project}/audit")
+    @page
+    def audit(
+        request: Request,
+        project: str,
+        object_type: Annotated[str, Query(max_length=64)] = "",
+        action: Annotated[str, Query(max_length=64)] = "",
+        since: Annotated[str, Query(max_length=40)] = "",
+    ) -> Response:
+        ctx = Ctx(request)
+        proj = ctx.project(project)
+        events = ctx.store.search_audit_events(
+            proj.project_id,
+            object_type=object_type or None,
+            action=action or None,
+            since=_since(since),
+            max_results=AUDIT_PAGE,
+        )
+        return render(
+            ctx,
+            "audit.html",
+            project=proj,
+            events=events,
+            object_type=object_type,
+            action=action,
+            since=since,
+            limit=AUDIT_PAGE,
+        )
+
+    return router
