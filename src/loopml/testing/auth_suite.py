@@ -29,6 +29,8 @@ from loopml.store.auth import (
 
 __all__ = ["AuthSuite"]
 
+_HASH = hash_password("service-password")  # a service account may not have one
+
 
 class AuthSuite:
     """The tests every AuthStore must pass."""
@@ -59,7 +61,7 @@ class AuthSuite:
             with pytest.raises(InvalidArgument):
                 auth.create_account(bad, "user", created_at=1)
         with pytest.raises(InvalidArgument):
-            auth.create_account("svc", "service", password_hash="x", created_at=1)
+            auth.create_account("svc", "service", password_hash=_HASH, created_at=1)
         with pytest.raises(InvalidArgument):
             auth.create_account("robot", "robot", created_at=1)  # type: ignore[arg-type]
 
