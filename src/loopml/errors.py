@@ -107,9 +107,18 @@ class LoopError(Exception):
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict[str, str]:
-        """The JSON body a server sends for this error."""
-        return {"error_code": self.code, "message": self.message}
+    def to_dict(self) -> dict[str, object]:
+        """The JSON body a server sends for this error: its code, its message and the plain
+        attributes that name the object (``name``, ``version``, ``run_id``...)."""
+        body: dict[str, object] = {"error_code": self.code, "message": self.message}
+        details = {
+            k: v
+            for k, v in vars(self).items()
+            if k != "message" and not k.startswith("_") and isinstance(v, str | int | float | None)
+        }
+        if details:
+            body["details"] = details
+        return body
 
 
 class InvalidArgument(LoopError, ValueError):
@@ -450,11 +459,15 @@ def http_status(code: str) -> int:
     return 500
 
 
-def from_code(code: str, message: str) -> LoopError:
-    """Rebuild the error class for ``code`` with ``message`` (the client side of a REST call)."""
+def from_code(code: str, message: str, details: dict[str, object] | None = None) -> LoopError:
+    """Rebuild the error class for ``code`` with ``message`` and the attributes in ``details``
+    (the client side of a REST call)."""
     for cls in _all_subclasses(LoopError):
         if cls.code == code:
             err = LoopError.__new__(cls)
             LoopError.__init__(err, message)
+            for key, value in (details or {}).items():
+                if isinstance(key, str) and key.isidentifier() and not key.startswith("_"):
+                    setattr(err, key, value)
             return err
     return LoopError(message)

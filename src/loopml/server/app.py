@@ -49,7 +49,7 @@ def _open_gate(settings: ServerSettings, store: Store) -> Gate:
         return OpenGate()
     from loopml.server import auth
 
-    gate: Gate = auth.TokenGate(store, settings)  # type: ignore[attr-defined]
+    gate: Gate = auth.TokenGate(store, settings)
     return gate
 
 

@@ -29,8 +29,8 @@ import io
 import posixpath
 import re
 import uuid
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -50,6 +50,7 @@ __all__ = ["build_blob_router", "read_limited"]
 Sha = Annotated[str, Path(pattern="^[0-9a-f]{64}$", description="a blob's sha256")]
 UploadId = Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="an upload's id")]
 
+_T = TypeVar("_T")
 CHUNK = 1 << 20
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)")
 # Text shown inline in the browser is plain text, never markup; everything else downloads.
@@ -103,8 +104,8 @@ def _json(value: Any, status: int = 200) -> Response:
     return Response(codec.dumps(value), status_code=status, media_type="application/json")
 
 
-def _in_thread(func: Any, *args: Any) -> Any:
-    return run_in_threadpool(contextvars.copy_context().run, func, *args)
+async def _in_thread(func: Callable[..., _T], *args: Any) -> _T:
+    return await run_in_threadpool(contextvars.copy_context().run, func, *args)
 
 
 class _Parts(io.RawIOBase):
@@ -378,7 +379,8 @@ def build_blob_router() -> APIRouter:
         def find() -> str:
             project_id = state.resolver.run(run_id)
             state.gate.check(principal, "read", [project_id])
-            return state.store.get_artifact(run_id, path).sha256
+            sha: str = state.store.get_artifact(run_id, path).sha256
+            return sha
 
         sha = await _in_thread(find)
         name = posixpath.basename(path)

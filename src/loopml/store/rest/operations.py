@@ -12,10 +12,11 @@ route per row (the OpenAPI document comes from the method signatures), and the R
 * ``scope``: how the server finds the project the permission applies to: a ``project_id``
   parameter, a run (``run_id``), an entity's ``project_id`` field, a dataset version id,
   several of them, or ``server`` for the server-wide operations.
-* ``audit``: whether the server writes an audit event for it. The registry, deployment and
-  monitor changes write their own; the high-rate data plane (metric batches, heartbeats,
-  prediction segments, window profiles, monitor results) is not audited call by call, its
-  rows carry their own time and run.
+* ``audit``: whether the server, with ``--auth``, writes an audit event for it (who, what,
+  when, from where). The registry, deployment and monitor changes write their own, always;
+  the data plane (metric batches, heartbeats, artifacts, prediction segments, window
+  profiles, monitor results, alerts) is not audited call by call: its rows carry their own
+  time and run.
 """
 
 from __future__ import annotations
@@ -201,8 +202,8 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("delete_monitor", "DELETE", _P + "/monitors/{name}", "admin", "project"),
     _op("add_monitor_result", "POST", "/monitor-results", "write", "entity"),
     _op("list_monitor_results", "GET", _P + "/monitors/{monitor}/results", "read", "project"),
-    _op("add_alert", "POST", "/alerts", "write", "entity", audit=True),
-    _op("update_alert", "PUT", "/alerts", "write", "entity", audit=True),
+    _op("add_alert", "POST", "/alerts", "write", "entity"),
+    _op("update_alert", "PUT", "/alerts", "write", "entity"),
     _op("list_alerts", "GET", _P + "/alerts", "read", "project"),
     _op("get_alert", "GET", _P + "/alerts/{alert_id}", "read", "project"),
     _op("add_alert_delivery", "POST", "/alert-deliveries", "write", "entity"),

@@ -10,17 +10,23 @@ loopml class.
 from __future__ import annotations
 
 import abc
+import dataclasses
+import enum
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
+
+import orjson
 
 from loopml.entities import Project
-from loopml.errors import AlreadyExists, ProjectNotFound
+from loopml.errors import AlreadyExists, InvalidArgument, LoopError, ProjectNotFound
 from loopml.store.base import Store
 from loopml.store.deployments import UNSET
 from loopml.store.rest import codec
-from loopml.store.rest.operations import API_PREFIX, OPERATIONS, Operation
+from loopml.store.rest.operations import API_PREFIX, OPERATIONS, Operation, by_name
 from loopml.store.rest.transport import Transport, mask_url
 
 __all__ = ["RestStore", "query_value"]
@@ -82,17 +88,42 @@ class RestStore(Store):
         params: dict[str, str] = {}
         body: dict[str, Any] = {}
         path_params = op.path_params
+        hints = op.hints()
         for name, value in bound.arguments.items():
-            if value is UNSET:
+            required = bound.signature.parameters[name].default is inspect.Parameter.empty
+            if (value is None and required) or not _travels_faithfully(
+                value, hints.get(name, Any), name in path_params or not op.has_body
+            ):
+                _check_locally(op, args, kwargs)
+                break
+        for name in path_params:
+            value = bound.arguments.get(name, bound.signature.parameters[name].default)
+            segment = query_value(_whole(value)) if value is not None else ""
+            if segment.strip() in ("", ".", "..") or "/" in segment or "\\" in segment:
+                # Not a URL segment, so not a valid name or id either.
+                _check_locally(op, args, kwargs)
+                raise InvalidArgument(f"{op.name}: {name} {value!r:.100} is not a valid {name}")
+            path = path.replace("{" + name + "}", quote(segment, safe=""))
+        for name, value in bound.arguments.items():
+            if value is UNSET or name in path_params:
                 continue
-            if name in path_params:
-                path = path.replace("{" + name + "}", _segment(value))
-            elif op.has_body:
+            if op.has_body:
                 body[name] = _materialize(value)
             elif value is not None:
-                params[name] = query_value(value)
+                params[name] = query_value(_whole(value))
+        try:
+            encoded = orjson.dumps(codec.to_json(body)) if op.has_body else None
+        except TypeError as exc:
+            _check_locally(op, args, kwargs)
+            raise InvalidArgument(
+                f"{op.name}: {exc}; pass plain values and loopml entities"
+            ) from exc
         response = self._transport.request(
-            op.method, path, params=params or None, json_body=body if op.has_body else None
+            op.method,
+            path,
+            params=params or None,
+            content=encoded,
+            headers=_JSON_HEADERS if encoded is not None else None,
         )
         returns = op.hints().get("return")
         if returns is None or returns is type(None):
@@ -100,10 +131,68 @@ class RestStore(Store):
         return codec.from_json(returns, codec.loads(response.content))
 
 
-def _segment(value: Any) -> str:
-    from urllib.parse import quote
+_JSON_HEADERS = {"Content-Type": "application/json"}
 
-    return quote(query_value(value), safe="")
+
+def _whole(value: Any) -> Any:
+    """A float that is a whole number as an int (``version=2.0`` is version 2, locally too)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _travels_faithfully(value: Any, annotation: Any, as_text: bool) -> bool:
+    """Whether ``value`` reaches the server as what it is. Text parameters (path and query)
+    carry strings, and numbers and flags where the parameter takes them; JSON bodies carry
+    everything but what a free-form document (a spec, details) cannot hold: NaN, sets, bytes,
+    keys that are not strings."""
+    if as_text:
+        if value is None or isinstance(value, enum.Enum):
+            return True
+        if isinstance(value, bool):
+            return "bool" in str(annotation)
+        if isinstance(value, int):
+            return "int" in str(annotation)
+        return isinstance(value, str)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        hints = _field_hints(type(value))
+        return all(
+            _travels_faithfully(getattr(value, f.name), hints.get(f.name, Any), False)
+            for f in dataclasses.fields(value)
+        )
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return False  # a dict or a tuple where an entity goes: the store says what it wants
+    origin = typing.get_origin(annotation)
+    if isinstance(value, Mapping) and not all(isinstance(k, str) for k in value):
+        return False
+    if isinstance(value, (list, tuple)) and origin in (list, tuple, Sequence, Iterable):
+        item = (typing.get_args(annotation) or (Any,))[0]
+        return all(_travels_faithfully(v, item, False) for v in value)
+    if "Any" in str(annotation):
+        return codec.plain_json(value)
+    return True
+
+
+@functools.cache
+def _field_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check_locally(op: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Raise the :class:`InvalidArgument` a local store raises for these arguments, if any.
+
+    Some arguments cannot travel as themselves (a float where a name goes, a NaN in a JSON
+    document): an in-memory store checks them the way every store does, so the error and its
+    message are the ones a local call gives. Arguments it accepts go on to the server.
+    """
+    from loopml.store.memory import InMemoryStore
+
+    try:
+        getattr(InMemoryStore(), op.name)(*args, **kwargs)
+    except InvalidArgument:
+        raise
+    except LoopError:
+        pass  # valid arguments (the empty store has no such object)
 
 
 def _materialize(value: Any) -> Any:
@@ -119,6 +208,7 @@ def _method(op: Operation) -> Callable[..., Any]:
 
     original = getattr(Store, op.name)
     functools.update_wrapper(call, original)
+    call.__isabstractmethod__ = False  # type: ignore[attr-defined]  # copied from the original
     call.__signature__ = inspect.signature(original)  # type: ignore[attr-defined]
     return call
 
@@ -138,5 +228,6 @@ for _op in OPERATIONS:
 # The protected methods are the SQL and memory stores' side of the contract; the REST store
 # overrides the public ones instead, so the server sees (and checks) what the caller passed.
 for _name in list(RestStore.__abstractmethods__):
-    setattr(RestStore, _name, _unreachable(_name))
-abc.update_abstractmethods(RestStore)
+    if _name not in by_name():
+        setattr(RestStore, _name, _unreachable(_name))
+abc.update_abstractmethods(typing.cast(type, RestStore))

@@ -11,9 +11,9 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import orjson
 
 from loopml.errors import InvalidArgument, LoopError, StoreError, from_code
-from loopml.store.rest import codec
 
 __all__ = ["Transport", "mask_url"]
 
@@ -72,8 +72,9 @@ class Transport:
         headers: Mapping[str, str] | None = None,
     ) -> httpx.Response:
         """Send a request and return the response; a non-2xx answer raises the loopml error
-        the server named (``RUN_NOT_FOUND`` raises :class:`~loopml.errors.RunNotFound`)."""
-        body = codec.dumps(json_body) if json_body is not None else content
+        the server named (``RUN_NOT_FOUND`` raises :class:`~loopml.errors.RunNotFound`).
+        ``json_body`` is JSON-ready already (:func:`loopml.store.rest.codec.to_json`)."""
+        body = orjson.dumps(json_body) if json_body is not None else content
         all_headers = dict(headers or {})
         if json_body is not None:
             all_headers["Content-Type"] = "application/json"
@@ -123,10 +124,11 @@ def error_of(response: httpx.Response) -> LoopError:
     try:
         body = response.json()
         code, message = body["error_code"], body["message"]
+        details = body.get("details")
     except (ValueError, KeyError, TypeError):
         text = response.text[:300]
         return StoreError(
             f"loopml server answered {response.status_code} to {response.request.method} "
             f"{response.request.url.path}: {text!r}"
         )
-    return from_code(str(code), str(message))
+    return from_code(str(code), str(message), details if isinstance(details, dict) else None)
