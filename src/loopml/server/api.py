@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from loopml.entities import MetricHistory, Project
 from loopml.errors import InvalidArgument, LoopError
+from loopml.server.paths import CONFINED_PARAMS, confine
 from loopml.server.principal import Principal
 from loopml.store.base import Store
 from loopml.store.deployments import _Unset
@@ -165,6 +166,19 @@ def _decode_body(op: Operation, raw: bytes) -> dict[str, Any]:
             f"{op.name} has no parameter {', '.join(map(repr, unknown))}; it takes "
             f"{', '.join(p for p in signature if p not in op.path_params)}"
         )
+    missing = [
+        name
+        for name, param in signature.items()
+        if param.default is inspect.Parameter.empty
+        and name not in data
+        and name not in op.path_params
+        and name != "actor"  # the server names the caller
+    ]
+    if missing:
+        raise InvalidArgument(
+            f"{op.name} needs {', '.join(map(repr, missing))} in the request body; see "
+            f"{API_PREFIX}/docs"
+        )
     hints = op.hints()
     return {
         name: codec.from_json(hints.get(name, Any), value)
@@ -248,6 +262,7 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
     signature = op.signature()
     hints = op.hints()
     returns = hints.get("return")
+    confined: list[Any] = sorted(CONFINED_PARAMS & set(signature.parameters))
 
     def call(request: Request, args: dict[str, Any]) -> Any:
         state = request.app.state
@@ -294,6 +309,9 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
 
     async def endpoint(request: Request, **params: Any) -> Any:
         args = {k: v for k, v in params.items() if v is not None or k in op.path_params}
+        for name in confined:
+            if name in args:
+                args[name] = confine(name, args[name])
         if op.has_body:
             body = await request.body()
             args.update(_decode_body(op, body))
@@ -371,6 +389,9 @@ def build_api_router(schema_defs: dict[str, Any]) -> APIRouter:
     router = APIRouter()
     for op in OPERATIONS:
         extra: dict[str, Any] = {"x-loopml-permission": op.permission, "x-loopml-scope": op.scope}
+        confined = sorted(CONFINED_PARAMS & set(op.signature().parameters))
+        if confined:
+            extra["x-loopml-confined"] = confined
         if op.has_body:
             extra["requestBody"] = _body_schema(op, schema_defs)
         returns = op.hints().get("return")
