@@ -283,8 +283,10 @@ def test_output_matching_allows_ellipsis() -> None:
 
 def test_every_setting_is_documented_and_no_other() -> None:
     from loopml.config import Settings
+    from loopml.server.settings import ServerSettings
 
     settings = {f"LOOPML_{name.upper()}" for name in Settings.model_fields}
+    settings |= {f"LOOPML_SERVER_{name.upper()}" for name in ServerSettings.model_fields}
     documented = set(
         re.findall(r"LOOPML_[A-Z0-9_]+", (ROOT / "docs/configuration.md").read_text())
     )

@@ -118,7 +118,8 @@ def _cached(env_key: tuple[tuple[str, str], ...], cwd: str) -> Settings:
 
     known = {f"LOOPML_{name.upper()}" for name in Settings.model_fields}
     for key, _ in env_key:
-        if key not in known:
+        # LOOPML_SERVER_* are `loopml server`'s own (loopml.server.settings), checked there.
+        if key not in known and not key.startswith("LOOPML_SERVER_"):
             log.warning("loopml: ignoring unknown setting %s (see docs/configuration.md)", key)
     try:
         return Settings()
