@@ -33,6 +33,7 @@ __all__ = [
     "Deployment",
     "Environment",
     "LabelSegment",
+    "Lease",
     "Metric",
     "MetricHistory",
     "ModelVersion",
@@ -760,3 +761,16 @@ class LabelSegment:
     digest: str = ""
     size_bytes: int = 0
     created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A named lease: at most one ``holder`` at a time, until ``expires_at`` (for leader
+    election among server replicas). Times are milliseconds since the epoch on the store's
+    clock (the database server's on PostgreSQL), so that holders with skewed clocks agree.
+    ``acquired_at`` is when the holder took the lease; renewing it moves only ``expires_at``."""
+
+    name: str
+    holder: str
+    acquired_at: int
+    expires_at: int

@@ -23,6 +23,7 @@ from loopml.store.rest import HttpArtifactStore, RestStore
 from loopml.testing import StoreSuite
 from loopml.testing.artifact_suite import ArtifactStoreSuite
 from loopml.testing.store_suite_deployments import DeploymentSuite
+from loopml.testing.store_suite_leases import LeaseSuite
 from loopml.testing.store_suite_monitors import MonitorSuite
 
 
@@ -65,7 +66,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_LiveServer]:
     server.stop()
 
 
-class _RestSuites(StoreSuite, DeploymentSuite, MonitorSuite):
+class _RestSuites(StoreSuite, DeploymentSuite, MonitorSuite, LeaseSuite):
     pass
 
 

@@ -15,6 +15,7 @@ from loopml.store import Store, open_store
 from loopml.store.memory import InMemoryStore
 from loopml.testing import StoreSuite
 from loopml.testing.store_suite_deployments import DeploymentSuite
+from loopml.testing.store_suite_leases import LeaseSuite
 from loopml.testing.store_suite_monitors import MonitorSuite
 
 try:
@@ -27,14 +28,14 @@ else:
 needs_sql = pytest.mark.skipif(SQL_MISSING is not None, reason=SQL_MISSING or "")
 
 
-class TestMemoryStore(StoreSuite, DeploymentSuite, MonitorSuite):
+class TestMemoryStore(StoreSuite, DeploymentSuite, MonitorSuite, LeaseSuite):
     @pytest.fixture
     def store(self) -> InMemoryStore:
         return InMemoryStore()
 
 
 @needs_sql
-class TestSqliteStore(StoreSuite, DeploymentSuite, MonitorSuite):
+class TestSqliteStore(StoreSuite, DeploymentSuite, MonitorSuite, LeaseSuite):
     @pytest.fixture
     def store(self, tmp_path: Path) -> Iterator[Store]:
         store = open_store(f"sqlite:///{tmp_path}/t.db")
@@ -65,7 +66,7 @@ def _pg_truncate(pg_url: str) -> Iterator[Any]:
 
 @needs_sql
 @pytest.mark.postgres
-class TestPostgresStore(StoreSuite, DeploymentSuite, MonitorSuite):
+class TestPostgresStore(StoreSuite, DeploymentSuite, MonitorSuite, LeaseSuite):
     @pytest.fixture
     def store(self, pg_url: str, _pg_truncate: Any) -> Iterator[Store]:
         _pg_truncate()

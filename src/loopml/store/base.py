@@ -31,6 +31,7 @@ from loopml.errors import InvalidArgument, NotFound, ProjectNotFound
 from loopml.store import search, validation
 from loopml.store.datasets import DatasetStore
 from loopml.store.deployments import DeploymentStore
+from loopml.store.leases import LeaseStore
 from loopml.store.monitors import MonitorStore
 from loopml.store.registry import RegistryStore
 
@@ -89,7 +90,7 @@ def decode_page_token(token: str | None, query_key: str) -> int:
     return offset
 
 
-class Store(DatasetStore, RegistryStore, DeploymentStore, MonitorStore):
+class Store(DatasetStore, RegistryStore, DeploymentStore, MonitorStore, LeaseStore):
     """The metadata store: projects, runs, params, metrics, tags, environments, artifact index,
     datasets (their versions and the runs that used them), the model registry, the audit
     trail, deployments with the index of their prediction logs, and monitoring (monitors, their
@@ -102,7 +103,9 @@ class Store(DatasetStore, RegistryStore, DeploymentStore, MonitorStore):
     (``create_deployment``, ``add_prediction_segment``, ``list_window_profiles``...) in the
     :class:`~loopml.store.deployments.DeploymentStore` mixin; monitoring's (``create_monitor``,
     ``add_monitor_result``, ``add_alert``, ``add_label_segment``...) in the
-    :class:`~loopml.store.monitors.MonitorStore` mixin. This class inherits them, to keep this
+    :class:`~loopml.store.monitors.MonitorStore` mixin; the leases of leader election
+    (``acquire_lease``, ``release_lease``, ``get_lease``) in the
+    :class:`~loopml.store.leases.LeaseStore` mixin. This class inherits them, to keep this
     module readable.
 
     Contract (every implementation; the conformance suite checks it):
@@ -321,6 +324,8 @@ class Store(DatasetStore, RegistryStore, DeploymentStore, MonitorStore):
 
     def heartbeat(self, run_ids: Sequence[str], at: int | None = None) -> None:
         """Record that the process running these runs is alive (unknown ids are ignored)."""
+        if isinstance(run_ids, str | bytes) or not isinstance(run_ids, Iterable):
+            raise InvalidArgument(f"run_ids must be a list of run ids, got {run_ids!r:.80}")
         ids = [validation.check_run_id(r) for r in run_ids]
         if ids:
             self._heartbeat(ids, now_ms() if at is None else validation.check_int(at, "at"))

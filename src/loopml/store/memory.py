@@ -52,6 +52,7 @@ from loopml.store.base import (
 from loopml.store.datasets import ambiguous_prefix, missing_version
 from loopml.store.memory_auth import InMemoryAuthStore
 from loopml.store.memory_deployments import InMemoryDeploymentStore
+from loopml.store.memory_leases import InMemoryLeaseStore
 from loopml.store.memory_monitors import InMemoryMonitorStore
 
 __all__ = ["InMemoryStore"]
@@ -81,7 +82,7 @@ class _ModelState:
     aliases: dict[str, int] = field(default_factory=dict)
 
 
-class InMemoryStore(InMemoryDeploymentStore, InMemoryMonitorStore, Store):
+class InMemoryStore(InMemoryDeploymentStore, InMemoryMonitorStore, InMemoryLeaseStore, Store):
     """A thread-safe store in process memory."""
 
     def __init__(self, uri: str = "memory://") -> None:
@@ -97,6 +98,7 @@ class InMemoryStore(InMemoryDeploymentStore, InMemoryMonitorStore, Store):
         self._seq = 0  # logging order, the last tie-break of "latest"
         self._init_deployments()
         self._init_monitors()
+        self._init_leases()
         self._auth: InMemoryAuthStore | None = None
 
     @property

@@ -210,6 +210,10 @@ OPERATIONS: tuple[Operation, ...] = (
     _op("list_alert_deliveries", "GET", _P + "/alert-deliveries", "read", "project"),
     _op("add_label_segment", "POST", "/label-segments", "write", "entity"),
     _op("list_label_segments", "GET", _P + "/label-segments", "read", "project"),
+    # leases: leader election among server replicas (server-internal coordination)
+    _op("acquire_lease", "POST", "/server/leases/{name}", "admin", "server"),
+    _op("get_lease", "GET", "/server/leases/{name}", "admin", "server"),
+    _op("release_lease", "DELETE", "/server/leases/{name}", "admin", "server"),
 )
 
 

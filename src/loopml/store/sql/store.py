@@ -53,6 +53,7 @@ from loopml.store.sql import engine as eng
 from loopml.store.sql.auth import SqlAuthStore
 from loopml.store.sql.datasets import SqlDatasetStore
 from loopml.store.sql.deployments import SqlDeploymentStore
+from loopml.store.sql.leases import SqlLeaseStore
 from loopml.store.sql.monitors import SqlMonitorStore
 from loopml.store.sql.query import prepared_search
 from loopml.store.sql.reads import RunLoader, raw_read
@@ -83,7 +84,9 @@ def _null_to_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-class SqlStore(SqlDatasetStore, SqlRegistryStore, SqlDeploymentStore, SqlMonitorStore, Store):
+class SqlStore(
+    SqlDatasetStore, SqlRegistryStore, SqlDeploymentStore, SqlMonitorStore, SqlLeaseStore, Store
+):
     """A store on SQLite (a file) or PostgreSQL, chosen by the URL.
 
     Args:

@@ -79,6 +79,7 @@ __all__ = [
     "environments",
     "label_segments",
     "latest_metrics",
+    "leases",
     "metadata",
     "metric_chunks",
     "model_aliases",
@@ -621,4 +622,13 @@ server_audit = Table(
     Column("details", Text, nullable=False),
     Column("origin", String(256), nullable=False),
     Index(None, "timestamp"),
+)
+
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(256), primary_key=True),
+    Column("holder", String(256), nullable=False),
+    Column("acquired_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
 )
