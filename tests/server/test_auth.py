@@ -292,3 +292,41 @@ def test_auth_costs_no_query_on_a_warm_cache_and_one_lookup_when_cold(
         assert signed.get(path).status_code == 200
         extra = [s for s in statements if "api_tokens" in s or "project_roles" in s]
         assert len(statements) - baseline == len(extra) == 2
+
+
+def test_users_cli_manages_accounts_tokens_and_roles(
+    make_app: Callable[..., FastAPI], store: SqlStore
+) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli.state import CliState
+    from loopml.cli.users import app as users_app
+
+    store.create_project("churn")
+    runner = CliRunner()
+
+    def run(*args: str, stdin: str | None = None) -> str:
+        result = runner.invoke(users_app, list(args), obj=CliState(store=store.uri), input=stdin)
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    run("create", "alice", "--admin", "--password-stdin", stdin="alice-password\n")
+    run("create", "serving", "--service")
+    run("grant", "serving", "churn", "viewer")
+    secret = run("token", "serving", "--name", "prod").strip().splitlines()[0]
+    assert TOKEN_RE.fullmatch(secret)
+    assert '"role": "viewer"' in run("members", "churn", "--json")
+    listed = run("list", "--json")
+    assert '"alice"' in listed and '"service"' in listed
+    app = make_app(auth=True)
+    with _client(app, secret) as client:
+        me = client.get("/api/v1/auth/whoami").json()
+        assert me["kind"] == "service" and list(me["roles"].values()) == ["viewer"]
+    token_id = store.auth.list_tokens("serving")[0].id
+    run("revoke", token_id)
+    app.state.gate.forget(token_id=token_id)  # another process: within the cache time
+    with _client(app, secret) as client:
+        assert client.get("/api/v1/auth/whoami").status_code == 401
+    with _client(app) as web:
+        login = {"username": "alice", "password": "alice-password"}
+        assert web.post("/api/v1/auth/login", json=login).status_code == 200
