@@ -79,6 +79,10 @@ _LAZY_GROUPS = {
         "loopml.cli.server",
         "Run the team server: REST API, web UI, users, tokens and roles, audit trail.",
     ),
+    "users": (
+        "loopml.cli.users",
+        "Manage the team server's users, service accounts, API tokens and project roles.",
+    ),
     "build-image": (
         "loopml.cli.build_image",
         "Build a container image that serves a model (podman, buildah or Docker).",
