@@ -108,8 +108,9 @@ def test_token_auth_and_every_way_a_token_fails(auth_app: FastAPI, store: SqlSto
     good = _token(store, "ann")
     expired = _token(store, "ann", expires_at=now_ms() - 1)
     revoked = _token(store, "ann")
-    revoked_id = store.auth.list_tokens("ann")[-1].id
-    store.auth.revoke_token(revoked_id, now_ms())
+    found = store.auth.lookup_token(hash_token(revoked))
+    assert found is not None
+    store.auth.revoke_token(found[0].id, now_ms())
     with _client(auth_app, good) as client:
         me = client.get("/api/v1/auth/whoami").json()
         assert (me["name"], me["kind"], me["server_admin"]) == ("ann", "user", False)
