@@ -183,17 +183,9 @@ def _allowed(op: Operation, role: str | None) -> bool:
     return role_allows(role, op.permission)
 
 
-# api.py's ProjectResolver.scope() answers [] for the "any" scope, which the Gate contract
-# reads as a server-wide action (server admins only): signed-in users without server admin
-# cannot list or create projects or read environments. Strict: remove once that is fixed.
-_ANY_SCOPE_GAP = pytest.mark.xfail(
-    strict=True, reason="api.py treats the 'any' scope as server-wide (admins only)"
-)
-
-
 @pytest.mark.parametrize(
     "op",
-    [pytest.param(op, marks=_ANY_SCOPE_GAP) if op.scope == "any" else op for op in OPERATIONS],
+    OPERATIONS,
     ids=lambda op: op.name,
 )
 def test_roles_decide_each_operation_as_the_table_says(

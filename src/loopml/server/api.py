@@ -286,7 +286,7 @@ def _endpoint(op: Operation) -> Callable[..., Any]:
                     project_ids = args["project_ids"] = sorted(readable)
                     if not project_ids:
                         return _json({"items": [], "next_page_token": None})
-            if project_ids is not None:
+            if project_ids is not None and op.scope != "any":  # "any": signed in is enough
                 gate.check(principal, op.permission, project_ids)
         token = AUDIT_ORIGIN.set(origin) if gate.enabled else None
         try:
