@@ -8,11 +8,14 @@ artifact store behave as one server.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -23,6 +26,7 @@ from loopml.server.api import ProjectResolver, build_api_router, error_response
 from loopml.server.auth import build_auth_router
 from loopml.server.blobs import build_blob_router
 from loopml.server.principal import Gate, OpenGate
+from loopml.server.scheduler import ServerScheduler, build_scheduler_router
 from loopml.server.settings import ServerSettings
 from loopml.server.ui import build_ui_router
 from loopml.store.rest.operations import API_PREFIX
@@ -90,6 +94,7 @@ def create_app(
         openapi_url=API_PREFIX + "/openapi.json",
         docs_url=API_PREFIX + "/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.store = store
@@ -101,11 +106,35 @@ def create_app(
     app.include_router(build_blob_router())
     app.include_router(build_auth_router())
     app.include_router(build_ui_router())
+    app.include_router(build_scheduler_router())
     security.install(app, settings)
     _add_routes(app)
     _add_error_handlers(app)
     _extend_openapi(app, schema_defs)
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start the scheduled work with the server (``settings.scheduler``); stop it after."""
+    settings: ServerSettings = app.state.settings
+    scheduler = None
+    if settings.scheduler:
+        scheduler = ServerScheduler(
+            app.state.store,
+            app.state.artifacts,
+            schedules=settings.schedules,
+            policies=settings.policies,
+            interval=settings.scheduler_interval,
+        )
+        app.state.scheduler = scheduler
+        scheduler.start()
+    try:
+        yield
+    finally:
+        if scheduler is not None:
+            app.state.scheduler = None
+            await run_in_threadpool(scheduler.stop)
 
 
 def create_app_from_env() -> FastAPI:

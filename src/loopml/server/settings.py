@@ -41,6 +41,14 @@ class ServerSettings(BaseSettings):
     #: Host the scheduled work (monitors, pipeline schedules, the training loop); one replica
     #: leads at a time.
     scheduler: bool = True
+    #: Pipelines the scheduler runs on their cron schedules (``file.py:attr`` or
+    #: ``module:attr``, as ``loopml scheduler`` takes them); a JSON list in the environment.
+    schedules: tuple[str, ...] = ()
+    #: Loop policy files (YAML, as ``loopml loop run`` takes them) the scheduler advances; a
+    #: JSON list in the environment.
+    policies: tuple[str, ...] = ()
+    #: Seconds between the scheduler's passes (the lease lives three times as long).
+    scheduler_interval: float = Field(default=10.0, gt=0, le=3600)
     #: Worker processes.
     workers: int = Field(default=1, ge=1, le=64)
 
