@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning bench-demo clean
+.PHONY: install test check lint demo examples bench bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning bench-demo bench-server clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,10 +43,13 @@ examples: install
 	cd examples && ../$(BIN)/python serving_quickstart.py
 	cd examples && ../$(BIN)/loopml --store .loopml deployments show churn-api --project quickstart
 
-bench: bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning
+bench: bench-tracking bench-data bench-models bench-serving bench-monitoring bench-pipelines bench-tuning bench-server
 
 bench-tracking: install
 	$(BIN)/python bench/run.py
+
+bench-server: install
+	$(BIN)/python bench/server.py
 
 bench-data: install
 	$(BIN)/python bench/data.py
