@@ -36,6 +36,8 @@ from loopml.store.rest.operations import OPERATIONS
 # --- schema fuzz ---------------------------------------------------------------------------------
 
 FUZZ_EXAMPLES = 8
+
+
 def _call(case: Any, label: str, failures: dict[str, str]) -> None:
     """Send one generated request; record it in ``failures`` if the server failed on it."""
     request = f"{case.method} {case.formatted_path} query={case.query!r:.200} "

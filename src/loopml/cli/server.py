@@ -37,13 +37,18 @@ def server(
         str | None,
         typer.Option(
             "--store",
+            metavar="URI",
             help="The metadata store: postgresql://..., sqlite:///file.db or a folder "
             "(default: the .loopml home's database).",
         ),
     ] = None,
     artifacts: Annotated[
         str | None,
-        typer.Option("--artifacts", help="The artifact store: a folder or s3://bucket/prefix."),
+        typer.Option(
+            "--artifacts",
+            metavar="URI",
+            help="The artifact store: a folder or s3://bucket/prefix.",
+        ),
     ] = None,
     auth: Annotated[
         bool, typer.Option("--auth", help="Require sign-in: users, API tokens and roles.")
@@ -52,6 +57,7 @@ def server(
         list[str] | None,
         typer.Option(
             "--allowed-host",
+            metavar="HOST",
             help="A host name clients use to reach the server (repeat for several).",
         ),
     ] = None,
@@ -59,6 +65,7 @@ def server(
         list[str] | None,
         typer.Option(
             "--allowed-origin",
+            metavar="ORIGIN",
             help="Another web origin allowed to send changes (https://app.example.com).",
         ),
     ] = None,
@@ -70,6 +77,34 @@ def server(
             help="Host the scheduled work (monitors, schedules, the loop); one replica leads.",
         ),
     ] = True,
+    schedule: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--schedule",
+            metavar="PIPELINE",
+            help="A pipeline to run on its cron schedule (file.py:name; repeat for several).",
+        ),
+    ] = None,
+    policy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--policy", metavar="FILE", help="A loop policy file to advance (repeat for several)."
+        ),
+    ] = None,
+    scheduler_interval: Annotated[
+        float,
+        typer.Option(help="Seconds between the scheduler's passes.", min=0.1, max=3600),
+    ] = 10.0,
+    max_body_mb: Annotated[
+        float,
+        typer.Option(help="The largest request body, in MiB (artifacts go up in parts).", min=1),
+    ] = 64.0,
+    session_hours: Annotated[
+        float, typer.Option(help="How long a web UI session lasts, in hours.", min=0.01)
+    ] = 12.0,
+    login_attempts_per_minute: Annotated[
+        int, typer.Option(help="Sign-in attempts allowed per user and per address.", min=1)
+    ] = 10,
 ) -> None:
     from loopml.server.settings import LOCAL_HOSTS
 
@@ -87,6 +122,12 @@ def server(
         "LOOPML_SERVER_SCHEDULER": "true" if scheduler else "false",
         "LOOPML_SERVER_ALLOWED_HOSTS": _json_list(allowed_host or []),
         "LOOPML_SERVER_ALLOWED_ORIGINS": _json_list(allowed_origin or []),
+        "LOOPML_SERVER_SCHEDULES": _json_list(schedule or []),
+        "LOOPML_SERVER_POLICIES": _json_list(policy or []),
+        "LOOPML_SERVER_SCHEDULER_INTERVAL": str(scheduler_interval),
+        "LOOPML_SERVER_MAX_BODY_BYTES": str(int(max_body_mb * 1024 * 1024)),
+        "LOOPML_SERVER_SESSION_HOURS": str(session_hours),
+        "LOOPML_SERVER_LOGIN_ATTEMPTS_PER_MINUTE": str(login_attempts_per_minute),
     }
     if store:
         env["LOOPML_SERVER_STORE"] = store

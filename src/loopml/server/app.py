@@ -139,6 +139,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app_from_env() -> FastAPI:
     """The app of ``loopml server``'s worker processes (settings from ``LOOPML_SERVER_*``)."""
+    import os
+
+    known = {f"LOOPML_SERVER_{name.upper()}" for name in ServerSettings.model_fields}
+    for key in sorted(os.environ):
+        if key.startswith("LOOPML_SERVER_") and key not in known:
+            _log.warning("loopml server: ignoring unknown setting %s (see docs/server.md)", key)
     return create_app(ServerSettings())
 
 

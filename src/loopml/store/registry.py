@@ -47,7 +47,9 @@ __all__ = [
 
 #: Where the changes of this context come from, for the audit events the store writes itself:
 #: ``local``, or (set by ``loopml server`` for each request) the client's address.
-AUDIT_ORIGIN: contextvars.ContextVar[str] = contextvars.ContextVar("loopml_audit_origin", default="local")
+AUDIT_ORIGIN: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "loopml_audit_origin", default="local"
+)
 
 MAX_DESCRIPTION_LENGTH = 16_384
 MAX_REASON_LENGTH = 4_096

@@ -18,7 +18,7 @@ import functools
 import math
 import types
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -28,6 +28,7 @@ import orjson
 from loopml.entities import MetricHistory
 
 __all__ = [
+    "decoder",
     "dumps",
     "from_json",
     "history_from_json",
@@ -69,10 +70,12 @@ def to_json(value: Any) -> Any:
         return _float(value)
     if isinstance(value, MetricHistory):
         return history_to_json(value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Mapping):
-        return {str(k): to_json(v) for k, v in value.items()}
+        return {
+            str(k): v if type(v) is str or type(v) is int else to_json(v) for k, v in value.items()
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {name: to_json(getattr(value, name)) for name in _field_names(type(value))}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_json(v) for v in value]
     if isinstance(value, np.ndarray):
@@ -82,6 +85,11 @@ def to_json(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return to_json(value.value)
     raise TypeError(f"cannot send a {type(value).__name__} as JSON")
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def history_to_json(history: MetricHistory) -> dict[str, Any]:
@@ -113,12 +121,12 @@ def loads(data: bytes | str) -> Any:
     return orjson.loads(data)
 
 
-@functools.cache
-def _field_types(cls: type) -> Mapping[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 _NON_FINITE_TEXT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+Decoder = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def from_json(annotation: Any, value: Any) -> Any:
@@ -127,47 +135,93 @@ def from_json(annotation: Any, value: Any) -> Any:
     Entities (dataclasses) are rebuilt field by field, lists become the tuples, read-only
     mappings and enums their annotations name, and ``"NaN"``-style strings floats. Anything
     that does not fit its annotation is returned as it came, so that the store's own checks
-    judge it and raise the error they would raise for a local call.
+    judge it and raise the error they would raise for a local call. The decoder of each
+    annotation is built once and cached.
     """
-    if value is None:
-        return None
-    if annotation is MetricHistory and isinstance(value, Mapping):
-        return history_from_json(value)
+    return decoder(annotation)(value)
+
+
+@functools.cache
+def decoder(annotation: Any) -> Decoder:
+    """The function that rebuilds JSON values of type ``annotation`` (see :func:`from_json`)."""
+    if annotation is MetricHistory:
+        return lambda v: history_from_json(v) if isinstance(v, Mapping) else v
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (typing.Union, types.UnionType):
-        for arm in args:
-            if arm is type(None):
-                continue
-            rebuilt = from_json(arm, value)
+        return _union([a for a in args if a is not type(None)])
+    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
+        return _dataclass(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return _enum(annotation)
+    if annotation is float:
+        return lambda v: _NON_FINITE_TEXT.get(v, v) if isinstance(v, str) else v
+    if origin is tuple:
+        return _tuple(args)
+    if origin in (list, Sequence, Iterable, collections.abc.Collection) and args:
+        item = decoder(args[0])
+        if item is _same:
+            return _same
+        return lambda v: [item(x) for x in v] if isinstance(v, list) else v
+    if origin in (Mapping, dict) and args:
+        return _mapping(origin is Mapping and args[1] is not Any, decoder(args[1]))
+    return _same
+
+
+def _union(arms: list[Any]) -> Decoder:
+    decoders = [(decoder(a), a) for a in arms]
+    if len(decoders) == 1:
+        only = decoders[0][0]
+        return lambda v: None if v is None else only(v)
+
+    def decode(value: Any) -> Any:
+        if value is None:
+            return None
+        for decode_arm, arm in decoders:
+            rebuilt = decode_arm(value)
             if rebuilt is not value or _fits(arm, value):
                 return rebuilt
         return value
-    if isinstance(annotation, type) and dataclasses.is_dataclass(annotation):
-        return _dataclass(annotation, value)
-    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+
+    return decode
+
+
+def _enum(cls: type[enum.Enum]) -> Decoder:
+    def decode(value: Any) -> Any:
         try:
-            return annotation(value)
+            return cls(value)
         except ValueError:
             return value
-    if annotation is float and isinstance(value, str) and value in _NON_FINITE_TEXT:
-        return _NON_FINITE_TEXT[value]
-    if origin is tuple and isinstance(value, list):
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(from_json(args[0], v) for v in value)
-        if args and len(args) == len(value):
-            return tuple(from_json(a, v) for a, v in zip(args, value, strict=True))
+
+    return decode
+
+
+def _tuple(args: tuple[Any, ...]) -> Decoder:
+    if len(args) == 2 and args[1] is Ellipsis:
+        item = decoder(args[0])
+        return lambda v: tuple(item(x) for x in v) if isinstance(v, list) else v
+    items = [decoder(a) for a in args]
+
+    def decode(value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        if items and len(items) == len(value):
+            return tuple(d(x) for d, x in zip(items, value, strict=True))
         return tuple(value)
-    if origin in (list, Sequence, Iterable, collections.abc.Collection) and isinstance(
-        value, list
-    ):
-        return [from_json(args[0], v) for v in value] if args else value
-    if origin in (Mapping, dict) and isinstance(value, dict):
-        out = {k: from_json(args[1], v) for k, v in value.items()} if args else value
-        # As the local stores do: typed mappings (params, tags, aliases) are read-only, free-form
-        # JSON (a spec, a config, details) is the caller's own copy.
-        return MappingProxyType(out) if origin is Mapping and args[1] is not Any else out
-    return value
+
+    return decode
+
+
+def _mapping(read_only: bool, item: Decoder) -> Decoder:
+    # As the local stores do: typed mappings (params, tags, aliases) are read-only, free-form
+    # JSON (a spec, a config, details) is the caller's own copy.
+    def decode(value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        out = value if item is _same else {k: item(v) for k, v in value.items()}
+        return MappingProxyType(out) if read_only else out
+
+    return decode
 
 
 def _fits(annotation: Any, value: Any) -> bool:
@@ -183,22 +237,28 @@ def _fits(annotation: Any, value: Any) -> bool:
         return False
 
 
-def _dataclass(cls: type, value: Any) -> Any:
-    if not isinstance(value, Mapping):
-        return value
-    hints = _field_types(cls)
+def _dataclass(cls: type) -> Decoder:
+    hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    if not set(value) <= set(fields):
-        return value
-    required = {
+    names = frozenset(fields)
+    required = frozenset(
         name
         for name, f in fields.items()
         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    if not required <= set(value):
-        return value
-    kwargs = {name: from_json(hints.get(name, Any), v) for name, v in value.items()}
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError):
-        return value
+    )
+    field_decoders: dict[str, Decoder] = {}
+
+    def decode(value: Any) -> Any:
+        if not isinstance(value, Mapping):
+            return value
+        keys = value.keys()
+        if not (keys <= names and required <= keys):
+            return value
+        if not field_decoders:  # built on first use: entities may refer to each other
+            field_decoders.update({n: decoder(hints.get(n, Any)) for n in fields})
+        try:
+            return cls(**{n: field_decoders[n](v) for n, v in value.items()})
+        except (TypeError, ValueError):
+            return value
+
+    return decode

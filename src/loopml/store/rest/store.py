@@ -230,4 +230,4 @@ for _op in OPERATIONS:
 for _name in list(RestStore.__abstractmethods__):
     if _name not in by_name():
         setattr(RestStore, _name, _unreachable(_name))
-abc.update_abstractmethods(typing.cast(type, RestStore))
+abc.update_abstractmethods(typing.cast("type", RestStore))
