@@ -23,7 +23,7 @@ from loopml._version import __version__
 from loopml.errors import InvalidArgument, LoopError
 from loopml.server import security
 from loopml.server.api import ProjectResolver, build_api_router, error_response
-from loopml.server.auth import build_auth_router
+from loopml.server.auth_routes import build_auth_router
 from loopml.server.blobs import build_blob_router
 from loopml.server.principal import Gate, OpenGate
 from loopml.server.scheduler import ServerScheduler, build_scheduler_router
