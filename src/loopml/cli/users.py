@@ -25,6 +25,7 @@ app = typer.Typer(
     help="Manage the users, service accounts, API tokens and project roles of loopml server.",
     no_args_is_help=True,
     rich_markup_mode=None,
+    add_completion=False,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
