@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -47,6 +47,30 @@ def pg_database() -> Iterator[str]:
 def pg_url(pg_database: str) -> str:
     """The SQLAlchemy URL of the session's PostgreSQL database."""
     return f"postgresql+psycopg://{PG_USER}@{PG_HOST}:{PG_PORT}/{pg_database}"
+
+
+@pytest.fixture(scope="session")
+def pg_truncate(pg_url: str) -> Iterator[Callable[[], None]]:
+    """A function that empties every table of the session database (its schema made on first
+    use): a fresh, empty PostgreSQL store per test without a database per test."""
+    import sqlalchemy as sa
+
+    from loopml.store import open_store
+
+    open_store(pg_url).close()
+    engine = sa.create_engine(pg_url)
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    tables = [t for t in meta.sorted_tables if t.name != "alembic_version"]
+    quote = engine.dialect.identifier_preparer.format_table
+    statement = sa.text(f"TRUNCATE {', '.join(quote(t) for t in tables)} RESTART IDENTITY CASCADE")
+
+    def truncate() -> None:
+        with engine.begin() as conn:
+            conn.execute(statement)
+
+    yield truncate
+    engine.dispose()
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -8,9 +8,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import uvicorn
@@ -84,35 +83,16 @@ class TestRestStoreOnSqlite(_RestSuites):
 @pytest.mark.postgres
 class TestRestStoreOnPostgres(_RestSuites):
     @pytest.fixture
-    def store(self, live: _LiveServer, pg_url: str, _pg_truncate: Any) -> Iterator[Store]:
-        _pg_truncate()
+    def store(
+        self, live: _LiveServer, pg_url: str, pg_truncate: Callable[[], None]
+    ) -> Iterator[Store]:
+        pg_truncate()
         backend = open_store(pg_url)
         live.use(backend)
         client = RestStore(live.url)
         yield client
         client.close()
         backend.close()
-
-
-@pytest.fixture(scope="session")
-def _pg_truncate(pg_url: str) -> Iterator[Any]:
-    """Empties every table of the session database (as tests/store/test_conformance.py does)."""
-    import sqlalchemy as sa
-
-    open_store(pg_url).close()
-    engine = sa.create_engine(pg_url)
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    tables = [t for t in meta.sorted_tables if t.name != "alembic_version"]
-    quote = engine.dialect.identifier_preparer.format_table
-    statement = sa.text(f"TRUNCATE {', '.join(quote(t) for t in tables)} RESTART IDENTITY CASCADE")
-
-    def truncate() -> None:
-        with engine.begin() as conn:
-            conn.execute(statement)
-
-    yield truncate
-    engine.dispose()
 
 
 class TestHttpArtifactStore(ArtifactStoreSuite):

@@ -3,9 +3,8 @@ memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -28,34 +27,11 @@ class TestSqliteAuth(AuthSuite):
         store.close()
 
 
-@pytest.fixture(scope="session")
-def _pg_empty(pg_url: str) -> Iterator[Any]:
-    """A function that empties every table of the session database."""
-    import sqlalchemy as sa
-
-    open_store(pg_url).close()
-    engine = sa.create_engine(pg_url)
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    names = ", ".join(
-        engine.dialect.identifier_preparer.format_table(t)
-        for t in meta.sorted_tables
-        if t.name != "alembic_version"
-    )
-
-    def empty() -> None:
-        with engine.begin() as conn:
-            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-
-    yield empty
-    engine.dispose()
-
-
 @pytest.mark.postgres
 class TestPostgresAuth(AuthSuite):
     @pytest.fixture
-    def store(self, pg_url: str, _pg_empty: Any) -> Iterator[Store]:
-        _pg_empty()
+    def store(self, pg_url: str, pg_truncate: Callable[[], None]) -> Iterator[Store]:
+        pg_truncate()
         store = open_store(pg_url)
         yield store
         store.close()

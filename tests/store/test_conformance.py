@@ -5,9 +5,8 @@ store, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -43,33 +42,12 @@ class TestSqliteStore(StoreSuite, DeploymentSuite, MonitorSuite, LeaseSuite):
         store.close()
 
 
-@pytest.fixture(scope="session")
-def _pg_truncate(pg_url: str) -> Iterator[Any]:
-    """A function that empties every table of the session database (schema made on first use)."""
-    import sqlalchemy as sa
-
-    open_store(pg_url).close()  # creates the schema
-    engine = sa.create_engine(pg_url)
-    meta = sa.MetaData()
-    meta.reflect(engine)
-    tables = [t for t in meta.sorted_tables if t.name != "alembic_version"]
-    quote = engine.dialect.identifier_preparer.format_table
-    statement = sa.text(f"TRUNCATE {', '.join(quote(t) for t in tables)} RESTART IDENTITY CASCADE")
-
-    def truncate() -> None:
-        with engine.begin() as conn:
-            conn.execute(statement)
-
-    yield truncate
-    engine.dispose()
-
-
 @needs_sql
 @pytest.mark.postgres
 class TestPostgresStore(StoreSuite, DeploymentSuite, MonitorSuite, LeaseSuite):
     @pytest.fixture
-    def store(self, pg_url: str, _pg_truncate: Any) -> Iterator[Store]:
-        _pg_truncate()
+    def store(self, pg_url: str, pg_truncate: Callable[[], None]) -> Iterator[Store]:
+        pg_truncate()
         store = open_store(pg_url)
         yield store
         store.close()
