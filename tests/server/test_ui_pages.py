@@ -285,3 +285,45 @@ def test_promote_needs_the_form_token(ui: TestClient, world: World) -> None:
     assert (
         world.store.get_registered_model(world.seeded.project_id, "churn").aliases["champion"] != 1
     )
+
+
+def test_deployment_page_charts_latency_from_the_prediction_log(
+    ui: TestClient, world: World
+) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from loopml.entities import PredictionSegment
+
+    project = world.store.get_project("churn")
+    latencies = [float(v) for v in range(1, 101)]  # p50 = 50.5, p99 ~ 99
+    table = pa.table({"route": ["primary"] * 100, "latency_ms": pa.array(latencies, pa.float32())})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    sha, size = world.artifacts.put(buffer.getvalue())
+    world.store.create_deployment(
+        project.project_id,
+        "latency-api",
+        [{"name": "primary", "model_uri": "models:/m/1", "role": "primary"}],
+        actor="t",
+    )
+    world.store.add_prediction_segment(
+        PredictionSegment(
+            "f" * 32,
+            project.project_id,
+            "latency-api",
+            1_000,
+            61_000,
+            100,
+            f"sha256:{sha}",
+            digest=sha,
+            size_bytes=size,
+            routes=("primary",),
+        )
+    )
+    page = ui.get("/projects/churn/deployments/latency-api")
+    assert page.status_code == 200
+    assert 'id="latency"' in page.text
+    assert "primary p50" in page.text and "50.5" in page.text and "primary p99" in page.text

@@ -58,6 +58,45 @@ def _since(text: str) -> int | None:
     return int(day.timestamp() * 1000)
 
 
+#: Latency percentiles are read from the prediction log itself: its latest segments only.
+LATENCY_SEGMENTS = 30
+
+
+def _latency_chart(artifacts: Any, segments: Sequence[Any]) -> dict[str, Any] | None:
+    """p50, p95 and p99 latency per prediction-log segment and route (from the segments'
+    ``latency_ms`` column), or None when no segment can be read."""
+    import io
+
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    series: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"x": [], "y": []})
+    for seg in segments:
+        try:
+            data = artifacts.read(seg.uri.removeprefix("sha256:"))
+            table = pq.ParquetFile(io.BytesIO(data)).read(columns=["route", "latency_ms"])
+        except Exception:
+            continue
+        routes = np.asarray(table.column("route").to_pylist(), dtype=object)
+        latency = table.column("latency_ms").to_numpy(zero_copy_only=False)
+        for route in sorted(set(routes.tolist())):
+            values = latency[routes == route]
+            if not len(values):
+                continue
+            for q in (50, 95, 99):
+                key = f"{route} p{q}"
+                series[key]["x"].append(seg.start_time)
+                series[key]["y"].append(round(float(np.percentile(values, q)), 3))
+    if not series:
+        return None
+    return {
+        "title": "latency per segment, ms (p50, p95, p99 by route)",
+        "kind": "line",
+        "time": True,
+        "series": [{"name": k, **xy} for k, xy in sorted(series.items())],
+    }
+
+
 def build_ops_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -88,6 +127,7 @@ def build_ops_router() -> APIRouter:
             "series": [{"name": r, **xy} for r, xy in sorted(by_route.items())],
         }
         total = sum(r.weight for r in found.routes) or 1.0
+        latency = _latency_chart(ctx.artifacts, segments[-LATENCY_SEGMENTS:])
         return render(
             ctx,
             "deployment.html",
@@ -97,6 +137,7 @@ def build_ops_router() -> APIRouter:
             segments=segments[-50:][::-1],
             segment_count=len(segments),
             chart=chart if segments else None,
+            latency=latency,
         )
 
     @router.get("/projects/{project}/monitoring")
