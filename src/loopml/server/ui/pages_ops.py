@@ -4,6 +4,7 @@ step graph of a pipeline run) and the audit log."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
@@ -58,6 +59,8 @@ def _since(text: str) -> int | None:
     return int(day.timestamp() * 1000)
 
 
+_log = logging.getLogger("loopml.server")
+
 #: Latency percentiles are read from the prediction log itself: its latest segments only.
 LATENCY_SEGMENTS = 30
 
@@ -75,7 +78,8 @@ def _latency_chart(artifacts: Any, segments: Sequence[Any]) -> dict[str, Any] | 
         try:
             data = artifacts.read(seg.uri.removeprefix("sha256:"))
             table = pq.ParquetFile(io.BytesIO(data)).read(columns=["route", "latency_ms"])
-        except Exception:
+        except Exception as exc:  # a missing or unreadable segment leaves a gap in the chart
+            _log.warning("segment %s has no readable latency: %s", seg.id, exc)
             continue
         routes = np.asarray(table.column("route").to_pylist(), dtype=object)
         latency = table.column("latency_ms").to_numpy(zero_copy_only=False)
