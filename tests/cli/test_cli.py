@@ -17,6 +17,7 @@ import loopml
 from loopml.cli import runs as runs_module
 from loopml.cli.app import app
 from loopml.entities import Metric
+from loopml.store.sql.engine import HEAD_REVISION
 
 # Run ids are fixed while seeding so that prefixes are predictable: the first two share
 # the prefix "aaaaaa" (ambiguous), the others do not.
@@ -486,17 +487,17 @@ def test_runs_metric_unknown_key(seeded: Seeded) -> None:
 def test_db_current_and_upgrade_on_a_current_store(seeded: Seeded) -> None:
     current = invoke([*seeded.store, "db", "current"])
     assert current.exit_code == 0, current.output
-    assert "revision: 0005 (current)" in current.stdout
+    assert f"revision: {HEAD_REVISION} (current)" in current.stdout
     data = as_json(invoke(["db", "current", "--store", str(seeded.db), "--json"]))
     assert data == {
         "store": f"sqlite:///{seeded.db}",
-        "revision": "0005",
-        "head": "0005",
+        "revision": HEAD_REVISION,
+        "head": HEAD_REVISION,
         "current": True,
     }
     upgraded = invoke(["db", "upgrade", "--store", str(seeded.db)])
     assert upgraded.exit_code == 0
-    assert "is already at revision 0005" in upgraded.stdout
+    assert f"is already at revision {HEAD_REVISION}" in upgraded.stdout
 
 
 def test_db_upgrade_an_empty_database(tmp_path: Path) -> None:
@@ -507,7 +508,7 @@ def test_db_upgrade_an_empty_database(tmp_path: Path) -> None:
     assert "revision: none (empty database)" in current.stdout
     upgraded = invoke(["db", "upgrade", "--store", str(db)])
     assert upgraded.exit_code == 0, upgraded.output
-    assert upgraded.stdout.strip() == f"upgraded sqlite:///{db}: (empty) -> 0005"
+    assert upgraded.stdout.strip() == f"upgraded sqlite:///{db}: (empty) -> {HEAD_REVISION}"
 
 
 def test_db_with_an_unknown_revision(seeded: Seeded) -> None:
