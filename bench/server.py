@@ -63,7 +63,7 @@ import httpx
 from run import git_state
 from server_workers import N_METRICS, N_PARAMS
 
-from tracking import FILTER, ORDER, _expected_top, _m, _p
+from tracking import FILTER, ORDER, _expected_top, bulk_load
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -267,66 +267,11 @@ def worker(py: str, *args: str, timeout: float = 900) -> dict:
 
 # --- seeding ----------------------------------------------------------------------------------
 
-_RUN_COLS = (
-    "run_id",
-    "project_id",
-    "name",
-    "status",
-    "start_time",
-    "end_time",
-    "parent_run_id",
-    "user",
-    "heartbeat_at",
-    "environment_id",
-)
-
 
 def populate(store: Any, project: str, n: int, chunk: int = 10_000) -> tuple[str, float]:
-    """Bulk-load n finished runs (10 params + 5 latest metrics) into loopml's SQL tables, like
-    ``bench/tracking.py``'s 100k-run search (COPY on PostgreSQL, executemany on SQLite). Run
-    ``s{i}`` starts at base + i ms and has the params and metrics of ``tracking._p``/``_m``."""
-    pid = store.get_or_create_project(project).project_id
-    base = int(time.time() * 1000) - n - 10_000
-    engine = store.engine
-    t0 = time.perf_counter()
-    for j in range(0, n, chunk):
-        rrows, prows, mrows = [], [], []
-        for i in range(j, min(j + chunk, n)):
-            rid = uuid.uuid4().hex
-            start = base + i
-            rrows.append(
-                (rid, pid, f"s{i}", "finished", start, start + 5, None, "bench", start, None)
-            )
-            prows.extend((rid, f"p{k}", _p(i, k)) for k in range(N_PARAMS))
-            mrows.extend((rid, f"m{k}", 0, start, _m(i, k)) for k in range(N_METRICS))
-        tables = (
-            ("runs", _RUN_COLS, rrows),
-            ("params", ("run_id", "key", "value"), prows),
-            ("latest_metrics", ("run_id", "key", "step", "timestamp", "value"), mrows),
-        )
-        raw = engine.raw_connection()
-        try:
-            dbapi = raw.driver_connection
-            if engine.dialect.name == "postgresql":
-                with dbapi.cursor() as cur:
-                    for table, cols, rows in tables:
-                        names = ", ".join(f'"{c}"' for c in cols)
-                        with cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-                            for row in rows:
-                                copy.write_row(row)
-                dbapi.commit()
-            else:
-                cur = dbapi.cursor()
-                cur.execute("BEGIN IMMEDIATE")
-                for table, cols, rows in tables:
-                    names = ", ".join(f'"{c}"' for c in cols)
-                    marks = ", ".join("?" for _ in cols)
-                    cur.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
-                cur.execute("COMMIT")
-                cur.close()
-        finally:
-            raw.close()
-    return pid, time.perf_counter() - t0
+    """Bulk-load n finished runs (10 params + 5 latest metrics) into loopml's SQL tables, as
+    ``bench/tracking.py``'s 100k-run search does (:func:`tracking.bulk_load`)."""
+    return bulk_load(store, project, n, params=N_PARAMS, metrics=N_METRICS, chunk=chunk)
 
 
 def seed_points(store: Any, project: str, n: int, batch: int = 100_000) -> tuple[str, float]:

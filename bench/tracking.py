@@ -409,11 +409,18 @@ _METRIC_COLS = ("run_id", "key", "step", "timestamp", "value")
 
 
 def populate(client, project: str, n: int, chunk: int = 10_000) -> float:
-    """Bulk-load n finished runs (10 params + 10 latest metrics each) straight into the SQL
-    store's tables (``runs``, ``params``, ``latest_metrics``), ``chunk`` runs per transaction:
-    driver-level ``executemany`` on SQLite, ``COPY`` on PostgreSQL. Run ``s{i}`` starts at
-    base + i ms. Setup only: the benchmark measures the search, not this."""
-    store = client.store
+    """Bulk-load n finished runs (10 params + 10 latest metrics each); see :func:`bulk_load`.
+    Setup only: the benchmark measures the search, not this."""
+    return bulk_load(client.store, project, n, params=10, metrics=10, chunk=chunk)[1]
+
+
+def bulk_load(
+    store, project: str, n: int, *, params: int, metrics: int, chunk: int = 10_000
+) -> tuple[str, float]:
+    """Bulk-load n finished runs straight into the SQL store's tables (``runs``, ``params``,
+    ``latest_metrics``), ``chunk`` runs per transaction: driver-level ``executemany`` on SQLite,
+    ``COPY`` on PostgreSQL. Run ``s{i}`` starts at base + i ms, with the params and metrics of
+    :func:`_p` and :func:`_m`. Returns the project id and the seconds it took."""
     pid = store.get_or_create_project(project).project_id
     base = int(time.time() * 1000) - n - 10_000
     engine = store.engine
@@ -426,8 +433,8 @@ def populate(client, project: str, n: int, chunk: int = 10_000) -> float:
             rrows.append(
                 (rid, pid, f"s{i}", "finished", start, start + 5, None, "bench", start, None)
             )
-            prows.extend((rid, f"p{k}", _p(i, k)) for k in range(10))
-            mrows.extend((rid, f"m{k}", 0, start, _m(i, k)) for k in range(10))
+            prows.extend((rid, f"p{k}", _p(i, k)) for k in range(params))
+            mrows.extend((rid, f"m{k}", 0, start, _m(i, k)) for k in range(metrics))
         tables = (
             ("runs", _RUN_COLS, rrows),
             ("params", _PARAM_COLS, prows),
@@ -455,7 +462,7 @@ def populate(client, project: str, n: int, chunk: int = 10_000) -> float:
                 cur.close()
         finally:
             raw.close()
-    return time.perf_counter() - t0
+    return pid, time.perf_counter() - t0
 
 
 def search_100k(a, emit, uri: str, backend: str, analyze: bool) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextvars
 import dataclasses
 import inspect
+import threading
 import typing
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -67,15 +68,17 @@ class ProjectResolver:
         self._store = store
         self._size = size
         self._cache: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _remember(self, key: tuple[str, str], load: Callable[[], str]) -> str:
         found = self._cache.get(key)
         if found is not None:
             return found
-        value = load()
-        self._cache[key] = value
-        if len(self._cache) > self._size:
-            self._cache.popitem(last=False)
+        value = load()  # outside the lock: two threads may both load, and agree
+        with self._lock:  # routes run on a thread pool; an OrderedDict is not thread-safe
+            self._cache[key] = value
+            if len(self._cache) > self._size:
+                self._cache.popitem(last=False)
         return value
 
     def project(self, name_or_id: object) -> str:
