@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from loopml.entities import Run as Run
     from loopml.entities import RunStatus as RunStatus
     from loopml.entities import Tag as Tag
+    from loopml.entities import TrafficWindow as TrafficWindow
     from loopml.entities import WindowProfile as WindowProfile
     from loopml.errors import LoopError as LoopError
     from loopml.models import Gate as Gate
@@ -127,6 +128,7 @@ _LAZY = {
             "Run",
             "RunStatus",
             "Tag",
+            "TrafficWindow",
             "WindowProfile",
         )
     },
@@ -201,6 +203,7 @@ __all__ = [
     "RunComparison",
     "RunStatus",
     "Tag",
+    "TrafficWindow",
     "WindowProfile",
     "__version__",
     "active_run",

@@ -50,6 +50,7 @@ __all__ = [
     "Run",
     "RunStatus",
     "Tag",
+    "TrafficWindow",
     "WindowProfile",
     "now_ms",
     "runs_to_pandas",
@@ -639,6 +640,33 @@ class WindowProfile:
     window_seconds: int
     rows: int
     profile: Mapping[str, Any]
+    created_at: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficWindow:
+    """How many requests one server process answered for one route of a deployment in one
+    time window, and how many of them failed: what the deployment page charts as traffic and
+    error rate.
+
+    ``window_start`` (ms) is aligned to ``window_seconds``; ``route`` and ``model_version``
+    (``"churn/3"``) are empty for requests refused before a route was chosen (a body that is
+    not JSON, too large...). ``requests`` counts every answer, ``client_errors`` those with a
+    4xx status and ``server_errors`` those with a 5xx status (a model that raised, an
+    overloaded queue). Windows are append-only and outlive their deployment; the fragments of
+    one window and route (one per server process) add up on read.
+    """
+
+    id: str
+    project_id: str
+    deployment: str
+    route: str
+    model_version: str
+    window_start: int
+    window_seconds: int
+    requests: int
+    client_errors: int = 0
+    server_errors: int = 0
     created_at: int = 0
 
 

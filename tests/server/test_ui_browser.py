@@ -176,6 +176,11 @@ def test_charts_render(page: Any, world: World) -> None:
     page.wait_for_selector("#parallel.js-plotly-plot svg", timeout=20_000)
     page.goto(base + "/projects/churn/monitoring/churn-drift")
     page.wait_for_selector(".js-series-chart.js-plotly-plot svg", timeout=20_000)
+    page.goto(base + "/projects/churn/deployments/churn-api")  # requests and error rates
+    for source in ("requests", "errors", "traffic"):
+        page.wait_for_selector(
+            f".js-series-chart[data-source={source}].js-plotly-plot svg", timeout=20_000
+        )
 
 
 def test_artifact_preview_is_text(page: Any, world: World) -> None:

@@ -327,3 +327,42 @@ def test_deployment_page_charts_latency_from_the_prediction_log(
     assert page.status_code == 200
     assert 'id="latency"' in page.text
     assert "primary p50" in page.text and "50.5" in page.text and "primary p99" in page.text
+
+
+def test_deployment_page_charts_requests_and_errors(ui: TestClient, world: World) -> None:
+    import json
+    import re
+
+    page = ui.get("/projects/churn/deployments/churn-api")
+    assert page.status_code == 200
+    charts = {
+        name: json.loads(body)
+        for name, body in re.findall(
+            r'<script type="application/json" id="(requests|errors)">(.*?)</script>',
+            page.text,
+            re.S,
+        )
+    }
+    # the seed: 5 one-minute windows; primary 100 requests (3 4xx, 2 5xx) each, canary 100
+    # requests with k 5xx in window k
+    requests = {s["name"]: s["y"] for s in charts["requests"]["series"]}
+    assert requests == {"canary": [100] * 5, "primary": [100] * 5}
+    errors = {s["name"]: s["y"] for s in charts["errors"]["series"]}
+    assert errors["canary 5xx"] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert errors["primary 5xx"] == [2.0] * 5 and errors["primary 4xx"] == [3.0] * 5
+    totals = page.text[page.text.index('id="traffic-totals"') :]
+    assert re.search(r"<td>canary</td><td[^>]*>500</td><td[^>]*>15</td><td[^>]*>10</td>", totals)
+    assert "2.00%" in totals  # canary: 10 of 500
+
+
+def test_deployment_page_without_traffic_says_how_it_comes(ui: TestClient, world: World) -> None:
+    project = world.store.get_project("churn")
+    world.store.create_deployment(
+        project.project_id,
+        "quiet-api",
+        [{"name": "primary", "model_uri": "models:/m/1", "role": "primary"}],
+        actor="t",
+    )
+    page = ui.get("/projects/churn/deployments/quiet-api")
+    assert page.status_code == 200
+    assert "No request counts yet" in page.text and 'id="requests"' not in page.text

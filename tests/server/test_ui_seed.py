@@ -18,6 +18,7 @@ from loopml.testing.store_suite_alerts import alert
 from loopml.testing.store_suite_deployments import deploy
 from loopml.testing.store_suite_monitors import make_monitor, result
 from loopml.testing.store_suite_segments import segment
+from loopml.testing.store_suite_traffic import traffic
 
 XSS = "<script>alert(1)</script>"
 XSS2 = '"><img src=x onerror=alert(1)>'
@@ -112,6 +113,10 @@ def seed(store: Store, artifacts: FsspecArtifactStore) -> Seeded:
     for k in range(5):
         store.add_prediction_segment(
             segment(pid, 1_000 + k * 60_000, 60_000 + k * 60_000, routes=("primary", "canary"))
+        )
+        store.add_traffic_window(traffic(pid, k * 60_000))  # 100 requests, 3 4xx, 2 5xx
+        store.add_traffic_window(
+            traffic(pid, k * 60_000, route="canary", model_version="churn/4", server_errors=k)
         )
     make_monitor(store, pid, description=XSS2)
     for k in range(4):

@@ -16,7 +16,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from loopml.entities import Deployment, PredictionSegment, Project, Route, WindowProfile, now_ms
+from loopml.entities import (
+    Deployment,
+    PredictionSegment,
+    Project,
+    Route,
+    TrafficWindow,
+    WindowProfile,
+    now_ms,
+)
 from loopml.store.deployments import UNSET
 
 if TYPE_CHECKING:
@@ -328,4 +336,80 @@ class DeploymentMethods:
             route=route,
             model_version=model_version,
             window_seconds=window_seconds,
+        )
+
+    # --- traffic windows -----------------------------------------------------------------------
+
+    def log_traffic_window(
+        self,
+        deployment: str,
+        *,
+        route: str,
+        model_version: str,
+        window_start: int,
+        window_seconds: int,
+        requests: int,
+        client_errors: int = 0,
+        server_errors: int = 0,
+        window_id: str | None = None,
+        project: str | None = None,
+    ) -> TrafficWindow:
+        """Store how many requests one server process answered for one route in one window,
+        and how many failed (serving does this for every window; see
+        :class:`~loopml.entities.TrafficWindow`).
+
+        Args:
+            deployment: the deployment's name (it need not exist).
+            route, model_version: the route and the version it served (``"churn/3"``); both
+                ``""`` for requests refused before a route was chosen.
+            window_start: the window's start (ms), a multiple of ``window_seconds`` * 1000.
+            window_seconds: the window's length.
+            requests: the requests answered; ``client_errors`` (4xx) and ``server_errors``
+                (5xx) are among them.
+            window_id: the id (32 hex characters); a new one when None. Writing an id again
+                with the same content is a no-op.
+            project: the project (default: the client's; created when missing).
+
+        Raises:
+            Conflict: ``window_id`` is stored with other content.
+            InvalidArgument: a bad field, a window start that is not aligned, or more errors
+                than requests.
+        """
+        window = TrafficWindow(
+            id=uuid.uuid4().hex if window_id is None else window_id,
+            project_id=self._deployment_project_id(project, create=True),
+            deployment=deployment,
+            route=route,
+            model_version=model_version,
+            window_start=window_start,
+            window_seconds=window_seconds,
+            requests=requests,
+            client_errors=client_errors,
+            server_errors=server_errors,
+            created_at=now_ms(),
+        )
+        self.store.add_traffic_window(window)
+        return window
+
+    def list_traffic_windows(
+        self,
+        deployment: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        route: str | None = None,
+        limit: int | None = None,
+        project: str | None = None,
+    ) -> list[TrafficWindow]:
+        """The traffic windows of a deployment with ``window_start`` in ``[start, end)`` (ms;
+        None leaves a side open), optionally of one route; by window start, then route; at
+        most ``limit``, the latest. One window of a route may come in several fragments (one
+        per server process): :func:`loopml.serving.traffic.merge_windows` adds them up."""
+        return self.store.list_traffic_windows(
+            self._deployment_project_id(project),
+            deployment,
+            start=start,
+            end=end,
+            route=route,
+            limit=limit,
         )

@@ -193,6 +193,7 @@ class ServingApp:
     ) -> None:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         state: RouteState | None = None
+        routed: list[RouteState] = []  # the route that took the request, once one did
         try:
             body = await self._body(headers, receive)
             pin: tuple[str, str | None] | None = None
@@ -205,10 +206,11 @@ class ServingApp:
                 payload = v2.parse(body, headers)
             if payload.key is None and self.endpoint.sticky_key is not None:
                 payload.key = _sticky(payload, headers, self.endpoint.sticky_key)
-            state, decoded, outputs, rid = await self._serve(payload, pin, start)
+            state, decoded, outputs, rid = await self._serve(payload, pin, start, routed)
         except _Gone:
             return
         except Exception as exc:
+            state = routed[-1] if routed else None
             error = _as_error(exc)
             if error.http_status >= 500 and not isinstance(error, Overloaded):
                 _log.error("request failed: %s", error, exc_info=exc)
@@ -250,8 +252,14 @@ class ServingApp:
         await self._respond(send, 200, out, _JSON, scope, start, extra, protocol, state, rid)
 
     async def _serve(
-        self, payload: Payload, pin: tuple[str, str | None] | None, start: float
+        self,
+        payload: Payload,
+        pin: tuple[str, str | None] | None,
+        start: float,
+        routed: list[RouteState],
     ) -> tuple[RouteState, Any, Outputs, str]:
+        """Route and run the request; ``routed`` gets the route that answers (a canary's
+        failure hands the request to the primary), so that a failure counts on its route."""
         endpoint = self.endpoint
         if pin is not None:
             pinned = endpoint.find(*pin)
@@ -265,6 +273,7 @@ class ServingApp:
             state = endpoint.pick(payload.key) if pinned is endpoint.primary else pinned
         else:
             state = endpoint.pick(payload.key)
+        routed.append(state)
         decoded = outputs = None
         if state.role != "primary":  # a canary: its failures fall back to the primary
             try:
@@ -273,11 +282,11 @@ class ServingApp:
             except Exception as exc:
                 if isinstance(exc, Overloaded):
                     raise
-                kind = "refused_input" if isinstance(exc, SignatureMismatch) else "model_error"
                 if self.metrics is not None:
-                    self.metrics.route_error(state.name, state.runtime.label, kind)
-                    self.metrics.route_error(state.name, state.runtime.label, "fallback")
+                    refused = isinstance(exc, SignatureMismatch)
+                    self.metrics.fallback(state.name, state.runtime.label, refused)
                 state, decoded, outputs = endpoint.primary, None, None
+                routed.append(state)
         if outputs is None:
             decoded = payload.decode(state.runtime)
             try:
@@ -315,7 +324,7 @@ class ServingApp:
         except Exception:
             if metrics is not None:
                 metrics.route_error(state.name, label, "refused_input")
-                metrics.shadow(state.name, label, "error")
+                metrics.shadow(state.name, label, "error", status=400)
             return
         started = time.perf_counter()
         task = asyncio.ensure_future(state.batcher.submit(decoded, "predict"))

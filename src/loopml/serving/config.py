@@ -13,6 +13,7 @@ A deployment file::
       batching: {enabled: true, max_rows: 512, max_wait_ms: 0}
       max_body_mb: 16
       prediction_log: {enabled: true, flush_seconds: 5, window_seconds: 300}
+      traffic_seconds: 60          # request and error counts per minute, kept in the store
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class ServerSettings(_Strict):
             deployment.
         drain_seconds: how long a switched-out model version may finish its queued requests.
         access_log: one JSON line per request on stderr.
+        traffic_seconds: the window of the request and error counts kept in the store (the
+            deployment page's traffic and error charts); 0 keeps none.
         trusted: load models whose loading runs code (pickle...); see ``load_model``.
     """
 
@@ -90,6 +93,7 @@ class ServerSettings(_Strict):
     poll_seconds: float = Field(default=2.0, ge=0.05, le=3600)
     drain_seconds: float = Field(default=30.0, ge=0, le=3600)
     access_log: bool = True
+    traffic_seconds: int = Field(default=60, ge=0, le=3600)
     trusted: bool = False
 
     @classmethod

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from loopml.serving.prediction_log import LogCounts
+    from loopml.serving.traffic import TrafficCounter
 
 __all__ = ["CONTENT_TYPE", "ServingMetrics"]
 
@@ -44,12 +45,15 @@ class ServingMetrics:
 
     Args:
         deployment: the endpoint's name (a label on every series).
+        traffic: also counts every answer per route and window, for the store (see
+            :mod:`loopml.serving.traffic`).
     """
 
-    def __init__(self, deployment: str) -> None:
+    def __init__(self, deployment: str, traffic: TrafficCounter | None = None) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
         self.deployment = deployment
+        self.traffic = traffic
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         self.registry = CollectorRegistry(auto_describe=True)
         reg = self.registry
@@ -106,7 +110,7 @@ class ServingMetrics:
         )
         self._rejected = Counter(
             "loopml_rejected_requests",
-            "Requests refused before any model ran, by status.",
+            "Requests refused before a route was chosen, by status.",
             ["deployment", "protocol", "status"],
             registry=reg,
         )
@@ -135,10 +139,14 @@ class ServingMetrics:
         d = self.deployment
         self._child(self._requests, (d, route, version, protocol, str(status))).inc()
         self._child(self._latency, (d, route, version)).observe(seconds)
+        if self.traffic is not None:
+            self.traffic.count(route, version, status)
 
     def rejected(self, protocol: str, status: int) -> None:
-        """Count a request refused before a model was chosen (bad body, too large...)."""
+        """Count a request refused before a route was chosen (bad body, too large...)."""
         self._child(self._rejected, (self.deployment, protocol, str(status))).inc()
+        if self.traffic is not None:
+            self.traffic.count("", "", status)
 
     def batch(self, route: str, version: str, rows: int) -> None:
         """Record one model call's batch size."""
@@ -148,9 +156,21 @@ class ServingMetrics:
         """Count a route failure (``model_error``, ``refused_input``, ``fallback``)."""
         self._child(self._errors, (self.deployment, route, version, kind)).inc()
 
-    def shadow(self, route: str, version: str, result: str) -> None:
-        """Count a shadow comparison (``agree``, ``disagree``, ``error``)."""
+    def fallback(self, route: str, version: str, refused: bool) -> None:
+        """Count a canary's failure (its model raised, or it ``refused`` the input) that
+        handed the request to the primary."""
+        self.route_error(route, version, "refused_input" if refused else "model_error")
+        self.route_error(route, version, "fallback")
+        if self.traffic is not None:
+            self.traffic.count(route, version, 400 if refused else 500)
+
+    def shadow(self, route: str, version: str, result: str, status: int | None = None) -> None:
+        """Count a shadow comparison (``agree``, ``disagree``, ``error``); the shadow's
+        request counts in the traffic windows with ``status`` (default: 500 for an error,
+        else 200)."""
         self._child(self._shadow, (self.deployment, route, version, result)).inc()
+        if self.traffic is not None:
+            self.traffic.count(route, version, status or (500 if result == "error" else 200))
 
     def switched(self, route: str, version: str) -> None:
         """Count a model version switched in."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from loopml.serving.log_writer import LogWriter
     from loopml.serving.metrics import ServingMetrics
     from loopml.serving.prediction_log import PredictionLogger
+    from loopml.serving.traffic import TrafficRecorder
     from loopml.stats import DatasetProfile
 
 __all__ = ["ServeSpec", "app_from_env", "build_app", "run"]
@@ -337,8 +338,8 @@ def build_app(
     Args:
         spec: what to serve.
         client: the store (default: the spec's URIs).
-        start_logger: give the app its prediction logger (False: a dry run that only checks
-            everything loads).
+        start_logger: give the app its prediction logger and traffic recorder (False: a dry
+            run that only checks everything loads).
 
     Raises:
         DeploymentNotFound: the spec names a deployment the store does not have.
@@ -361,7 +362,12 @@ def build_app(
         routes = tuple(Route(**r) for r in spec.routes)
         sticky = spec.sticky_key
     settings = settings.merged(spec.settings)
-    metrics = ServingMetrics(spec.name)
+    traffic: TrafficRecorder | None = None
+    if settings.traffic_seconds and start_logger:
+        from loopml.serving.traffic import TrafficRecorder
+
+        traffic = TrafficRecorder(client, spec.name, spec.project, settings.traffic_seconds)
+    metrics = ServingMetrics(spec.name, None if traffic is None else traffic.counter)
     policy = settings.batching.policy()
     states = [
         make_state(route, _load(route, client, spec, settings), policy, metrics)
@@ -396,8 +402,15 @@ def build_app(
     )
     watcher = _Watcher(app, spec, client, settings, metrics)
 
+    async def startup() -> None:
+        await watcher.start()
+        if traffic is not None:
+            await traffic.start()
+
     async def shutdown() -> None:
         await watcher.stop()
+        if traffic is not None:
+            await traffic.stop()
         if logger is not None:
             counts = await asyncio.to_thread(logger.close)
             _log.info(
@@ -407,7 +420,7 @@ def build_app(
                 counts.dropped,
             )
 
-    app._on_startup = watcher.start
+    app._on_startup = startup
     app._on_shutdown = shutdown
     app.watcher = watcher  # type: ignore[attr-defined]
     return app

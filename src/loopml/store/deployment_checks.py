@@ -15,7 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from loopml.entities import PredictionSegment, Route, RouteRole, WindowProfile, now_ms
+from loopml.entities import (
+    PredictionSegment,
+    Route,
+    RouteRole,
+    TrafficWindow,
+    WindowProfile,
+    now_ms,
+)
 from loopml.errors import InvalidArgument
 from loopml.store import validation
 from loopml.store.registry import _check_text, check_model_name
@@ -33,6 +40,7 @@ __all__ = [
     "check_routes",
     "check_segment",
     "check_sticky_key",
+    "check_traffic",
 ]
 
 MAX_ROUTES = 16
@@ -260,6 +268,23 @@ def check_segment(segment: object) -> PredictionSegment:
     )
 
 
+def _check_window(start: object, seconds: object) -> tuple[int, int]:
+    """A window's start (ms) and length (s): the start a multiple of the length."""
+    length = validation.check_int(seconds, "window_seconds", minimum=1)
+    if length > MAX_WINDOW_SECONDS:
+        raise InvalidArgument(
+            f"window_seconds {length} is longer than a year; the limit is {MAX_WINDOW_SECONDS}"
+        )
+    begin = validation.check_int(start, "window_start", minimum=0)
+    if begin % (length * 1000):
+        aligned = begin - begin % (length * 1000)
+        raise InvalidArgument(
+            f"window_start {begin} is not aligned to window_seconds {length}; a window starts "
+            f"at a multiple of its length ({aligned} here)"
+        )
+    return begin, length
+
+
 def check_profile(profile: object) -> WindowProfile:
     """A :class:`~loopml.entities.WindowProfile` as the store keeps it: checked fields, a deep
     copy of ``profile``, ``created_at`` 0 made now. ``window_start`` is a multiple of
@@ -267,18 +292,7 @@ def check_profile(profile: object) -> WindowProfile:
     if not isinstance(profile, WindowProfile):
         raise InvalidArgument(f"expected a WindowProfile, got {type(profile).__name__}")
     p = profile
-    seconds = validation.check_int(p.window_seconds, "window_seconds", minimum=1)
-    if seconds > MAX_WINDOW_SECONDS:
-        raise InvalidArgument(
-            f"window_seconds {seconds} is longer than a year; the limit is {MAX_WINDOW_SECONDS}"
-        )
-    start = validation.check_int(p.window_start, "window_start", minimum=0)
-    if start % (seconds * 1000):
-        aligned = start - start % (seconds * 1000)
-        raise InvalidArgument(
-            f"window_start {start} is not aligned to window_seconds {seconds}; a window starts "
-            f"at a multiple of its length ({aligned} here)"
-        )
+    start, seconds = _check_window(p.window_start, p.window_seconds)
     return replace(
         p,
         id=validation.check_id(p.id, "window profile id"),
@@ -291,5 +305,44 @@ def check_profile(profile: object) -> WindowProfile:
         rows=validation.check_int(p.rows, "window profile rows", minimum=0),
         profile=validation.check_json_dict(p.profile, "window profile"),
         created_at=validation.check_int(p.created_at, "window profile created_at", minimum=0)
+        or now_ms(),
+    )
+
+
+def check_traffic(window: object) -> TrafficWindow:
+    """A :class:`~loopml.entities.TrafficWindow` as the store keeps it: checked fields,
+    ``created_at`` 0 made now. ``route`` and ``model_version`` are both empty (requests refused
+    before routing) or both valid; the errors are at most the requests."""
+    if not isinstance(window, TrafficWindow):
+        raise InvalidArgument(f"expected a TrafficWindow, got {type(window).__name__}")
+    w = window
+    start, seconds = _check_window(w.window_start, w.window_seconds)
+    if (w.route == "") != (w.model_version == ""):
+        raise InvalidArgument(
+            "a traffic window names both a route and a model version, or neither (requests "
+            f"refused before routing); got route {w.route!r:.80} and model_version "
+            f"{w.model_version!r:.80}"
+        )
+    requests = validation.check_int(w.requests, "traffic requests", minimum=0)
+    client = validation.check_int(w.client_errors, "traffic client_errors", minimum=0)
+    server = validation.check_int(w.server_errors, "traffic server_errors", minimum=0)
+    if client + server > requests:
+        raise InvalidArgument(
+            f"a traffic window counts {client} client and {server} server errors among "
+            f"{requests} requests; errors are requests too, so they add up to at most requests"
+        )
+    return replace(
+        w,
+        id=validation.check_id(w.id, "traffic window id"),
+        project_id=validation.check_name(w.project_id, "project id"),
+        deployment=check_deployment_name(w.deployment),
+        route="" if w.route == "" else check_route_name(w.route),
+        model_version="" if w.model_version == "" else check_model_version(w.model_version),
+        window_start=start,
+        window_seconds=seconds,
+        requests=requests,
+        client_errors=client,
+        server_errors=server,
+        created_at=validation.check_int(w.created_at, "traffic window created_at", minimum=0)
         or now_ms(),
     )

@@ -1,5 +1,5 @@
 """The serving half of the metadata store contract: deployments, the index of prediction-log
-segments, and window profiles.
+segments, window profiles and traffic windows.
 
 :class:`DeploymentStore` is an abstract mixin that :class:`~loopml.store.Store` inherits. It
 follows the template of the rest of the contract: public methods validate their arguments
@@ -17,7 +17,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any, Final
 
-from loopml.entities import AuditEvent, Deployment, PredictionSegment, Route, WindowProfile, now_ms
+from loopml.entities import (
+    AuditEvent,
+    Deployment,
+    PredictionSegment,
+    Route,
+    TrafficWindow,
+    WindowProfile,
+    now_ms,
+)
 from loopml.errors import Conflict, InvalidArgument
 from loopml.store import validation
 from loopml.store.deployment_checks import (
@@ -31,6 +39,7 @@ from loopml.store.deployment_checks import (
     check_routes,
     check_segment,
     check_sticky_key,
+    check_traffic,
 )
 from loopml.store.registry import MAX_DESCRIPTION_LENGTH, MAX_REASON_LENGTH, _check_text, new_event
 
@@ -71,7 +80,7 @@ UNSET: Final = _Unset()
 
 
 class DeploymentStore(abc.ABC):
-    """Deployments, prediction-log segments and window profiles (mixed into
+    """Deployments, prediction-log segments, window profiles and traffic windows (mixed into
     :class:`~loopml.store.Store`).
 
     Contract, on top of the store-wide one (thread and process safety, immutable entities, one
@@ -87,12 +96,12 @@ class DeploymentStore(abc.ABC):
       :class:`~loopml.entities.AuditEvent` (``deployment.create``, ``deployment.update``,
       ``deployment.delete``; object type ``deployment``) in the same transaction as the change.
       Its timestamp is never earlier than the deployment's last change.
-    * **Segments and window profiles** are data, not changes: they are not audited, are
-      immutable and append-only, and are keyed by the caller's id, so a retried write is safe:
-      adding an id again with the same content is a no-op (``created_at`` aside), with other
-      content :class:`~loopml.errors.Conflict`. They name their deployment but do not need it
-      to exist, and deleting a deployment keeps them (monitoring history outlives it). They go
-      with their project.
+    * **Segments, window profiles and traffic windows** are data, not changes: they are not
+      audited, are immutable and append-only, and are keyed by the caller's id, so a retried
+      write is safe: adding an id again with the same content is a no-op (``created_at``
+      aside), with other content :class:`~loopml.errors.Conflict`. They name their deployment
+      but do not need it to exist, and deleting a deployment keeps them (monitoring history
+      outlives it). They go with their project.
     * **Errors.** An unknown deployment raises :class:`~loopml.errors.DeploymentNotFound`; an
       unknown project :class:`~loopml.errors.ProjectNotFound`; a duplicate name
       :class:`~loopml.errors.AlreadyExists`; a stale ``expected_revision`` or a conflicting
@@ -334,6 +343,51 @@ class DeploymentStore(abc.ABC):
             None if window_seconds is None else _check_seconds(window_seconds),
         )
 
+    # --- traffic windows -----------------------------------------------------------------------
+
+    def add_traffic_window(self, window: TrafficWindow) -> None:
+        """Store the request counts of one route in one window, from one server process
+        (idempotent by ``window.id``; ``created_at`` 0 means now). Several fragments of one
+        window and route may exist (one per process): readers add them up.
+
+        Raises:
+            Conflict: a traffic window with this id exists with other content.
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad field, a ``window_start`` that is not a multiple of
+                ``window_seconds`` (in ms), or more errors than requests.
+        """
+        self._add_traffic_window(check_traffic(window))
+
+    def list_traffic_windows(
+        self,
+        project_id: str,
+        deployment: str,
+        *,
+        start: int | None = None,
+        end: int | None = None,
+        route: str | None = None,
+        limit: int | None = None,
+    ) -> list[TrafficWindow]:
+        """The traffic windows of a deployment whose ``window_start`` is in ``[start, end)``
+        (ms; None leaves that side open), optionally of one route (``""``: the requests
+        refused before routing); by ``window_start``, then route, then id; at most ``limit``
+        (1..50,000), the latest (still in that order).
+
+        Raises:
+            ProjectNotFound: the project does not exist.
+            InvalidArgument: a bad name, time, route or limit, or ``start`` after ``end``.
+        """
+        validation.check_name(project_id, "project id")
+        lo, hi = check_range(start, end)
+        return self._list_traffic_windows(
+            project_id,
+            check_deployment_name(deployment),
+            lo,
+            hi,
+            None if route is None else "" if route == "" else check_route_name(route),
+            None if limit is None else validation.check_max_results(limit),
+        )
+
     # --- what implementations provide ----------------------------------------------------------
 
     @abc.abstractmethod
@@ -393,6 +447,23 @@ class DeploymentStore(abc.ABC):
         model_version: str | None,
         window_seconds: int | None = None,
     ) -> list[WindowProfile]: ...
+
+    @abc.abstractmethod
+    def _add_traffic_window(self, window: TrafficWindow) -> None:
+        """Store it, or :func:`check_same` against the stored window with its id."""
+
+    @abc.abstractmethod
+    def _list_traffic_windows(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        route: str | None,
+        limit: int | None,
+    ) -> list[TrafficWindow]:
+        """The matching windows by ``(window_start, route, id)``: the last ``limit`` of
+        them when ``limit`` is given."""
 
 
 # --- one behaviour for every backend -------------------------------------------------------------
@@ -467,9 +538,10 @@ def revision_moved(name: str, current: int, expected: int) -> Conflict:
     )
 
 
-def check_same(
-    stored: PredictionSegment | WindowProfile, new: PredictionSegment | WindowProfile
-) -> None:
+_Record = PredictionSegment | WindowProfile | TrafficWindow
+
+
+def check_same(stored: _Record, new: _Record) -> None:
     """A repeated write of an id: nothing to do when the content (``created_at`` aside) is the
     same, Conflict when it is not."""
     differ = [
@@ -478,7 +550,11 @@ def check_same(
         if f.name != "created_at" and getattr(stored, f.name) != getattr(new, f.name)
     ]
     if differ:
-        what = "segment" if isinstance(stored, PredictionSegment) else "window profile"
+        what = {
+            PredictionSegment: "segment",
+            WindowProfile: "window profile",
+            TrafficWindow: "traffic window",
+        }[type(stored)]
         raise Conflict(
             f"{what} {stored.id!r} is already stored with another {', '.join(differ)}; ids are "
             f"write-once: give new content a new id"

@@ -1,5 +1,5 @@
-"""Deployments, prediction-log segments and window profiles in the in-memory store: the
-:class:`~loopml.store.deployments.DeploymentStore` half of
+"""Deployments, prediction-log segments, window profiles and traffic windows in the in-memory
+store: the :class:`~loopml.store.deployments.DeploymentStore` half of
 :class:`~loopml.store.memory.InMemoryStore`, as a mixin.
 
 Everything lives in dicts behind the store's one lock, like the rest of the in-memory store.
@@ -17,6 +17,7 @@ from loopml.entities import (
     Deployment,
     PredictionSegment,
     Project,
+    TrafficWindow,
     WindowProfile,
     now_ms,
 )
@@ -39,6 +40,7 @@ class InMemoryDeploymentStore:
         self._deployments: dict[tuple[str, str], Deployment] = {}  # by (project id, name)
         self._segments: dict[str, PredictionSegment] = {}  # by id
         self._window_profiles: dict[str, WindowProfile] = {}  # by id
+        self._traffic: dict[str, TrafficWindow] = {}  # by id
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -179,3 +181,35 @@ class InMemoryDeploymentStore:
                 and (window_seconds is None or p.window_seconds == window_seconds)
             ]
         return sorted(found, key=lambda p: (p.window_start, p.route, p.id))
+
+    # --- traffic windows -----------------------------------------------------------------------
+
+    def _add_traffic_window(self, window: TrafficWindow) -> None:
+        with self._lock:
+            self._need_project(window.project_id)
+            stored = self._traffic.setdefault(window.id, window)
+            if stored is not window:
+                dep.check_same(stored, window)
+
+    def _list_traffic_windows(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        route: str | None,
+        limit: int | None,
+    ) -> list[TrafficWindow]:
+        with self._lock:
+            self._need_project(project_id)
+            found = [
+                w
+                for w in self._traffic.values()
+                if w.project_id == project_id
+                and w.deployment == deployment
+                and (start is None or w.window_start >= start)
+                and (end is None or w.window_start < end)
+                and (route is None or w.route == route)
+            ]
+        found.sort(key=lambda w: (w.window_start, w.route, w.id))
+        return found if limit is None else found[-limit:]

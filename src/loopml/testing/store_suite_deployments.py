@@ -4,8 +4,9 @@
 for deployments: create, read, list, partial updates with compare-and-set on ``revision``,
 delete, the audit events of each change, the validation of routes and the other arguments, the
 immutability of what is returned, project isolation and concurrent writers. It inherits
-:class:`~loopml.testing.store_suite_segments.PredictionLogSuite` (segments and window profiles),
-so one base class runs the whole serving contract::
+:class:`~loopml.testing.store_suite_segments.PredictionLogSuite` (segments and window profiles)
+and :class:`~loopml.testing.store_suite_traffic.TrafficSuite` (traffic windows), so one base
+class runs the whole serving contract::
 
     class TestMyStore(StoreSuite, DeploymentSuite):
         @pytest.fixture
@@ -34,6 +35,7 @@ from loopml.store.base import Store, new_id
 from loopml.store.deployments import UNSET
 from loopml.testing.store_suite_registry import audit_events, in_threads, make_project
 from loopml.testing.store_suite_segments import PredictionLogSuite, segment
+from loopml.testing.store_suite_traffic import TrafficSuite
 
 __all__ = ["ROUTES", "DeploymentSuite", "deploy"]
 
@@ -58,7 +60,7 @@ def _primary(uri: str = "models:/churn/1", name: str = "primary") -> Route:
     return Route(name, uri, RouteRole.PRIMARY)
 
 
-class DeploymentSuite(PredictionLogSuite):
+class DeploymentSuite(PredictionLogSuite, TrafficSuite):
     """Tests of deployments (and, inherited, of prediction-log segments and window profiles);
     needs a ``store`` fixture."""
 

@@ -1,5 +1,5 @@
-"""Deployments (routes, traffic, rows served), monitoring (results, alerts), pipelines (the
-step graph of a pipeline run) and the audit log."""
+"""Deployments (routes, requests and errors, rows served, latency), monitoring (results,
+alerts), pipelines (the step graph of a pipeline run) and the audit log."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from loopml.server.ui.render import Ctx, page, render
 __all__ = ["build_ops_router", "layers"]
 
 MAX_SEGMENTS = 2000
+#: The traffic windows a deployment page reads (the latest; a day of minutes on 3 processes).
+MAX_TRAFFIC = 5000
 MAX_RESULTS = 500
 MAX_STEPS = 500
 AUDIT_PAGE = 200
@@ -101,6 +103,67 @@ def _latency_chart(artifacts: Any, segments: Sequence[Any]) -> dict[str, Any] | 
     }
 
 
+def _route_label(route: str) -> str:
+    return route or "(refused)"
+
+
+def traffic_view(windows: Sequence[Any]) -> dict[str, Any] | None:
+    """The requests and errors of a deployment from its traffic windows: a stacked bar chart
+    of requests per window by route, a chart of the error rates (5xx, and 4xx where there
+    were any) per window and route, in %, and the totals per route; None without windows."""
+    from loopml.serving.traffic import merge_windows
+
+    totals = merge_windows(windows)
+    if not totals:
+        return None
+    requests: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"x": [], "y": []})
+    rates: dict[str, dict[str, list[Any]]] = defaultdict(lambda: {"x": [], "y": []})
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for t in totals:
+        label = _route_label(t.route)
+        requests[label]["x"].append(t.window_start)
+        requests[label]["y"].append(t.requests)
+        s = sums[label]
+        s[0], s[1], s[2] = s[0] + t.requests, s[1] + t.client_errors, s[2] + t.server_errors
+    with_4xx = {label for label, s in sums.items() if s[1]}
+    for t in totals:
+        if not t.requests:
+            continue
+        label = _route_label(t.route)
+        rates[f"{label} 5xx"]["x"].append(t.window_start)
+        rates[f"{label} 5xx"]["y"].append(round(100 * t.server_errors / t.requests, 3))
+        if label in with_4xx:
+            rates[f"{label} 4xx"]["x"].append(t.window_start)
+            rates[f"{label} 4xx"]["y"].append(round(100 * t.client_errors / t.requests, 3))
+    seconds = sorted({t.window_seconds for t in totals})
+    per = " or ".join(f"{s} s" for s in seconds)
+    return {
+        "requests": {
+            "title": f"requests per window ({per}), by route",
+            "kind": "bar",
+            "time": True,
+            "series": [{"name": k, **xy} for k, xy in sorted(requests.items())],
+        },
+        "errors": {
+            "title": "errors, % of requests (5xx server, 4xx client) by route",
+            "kind": "line",
+            "time": True,
+            "series": [{"name": k, **xy} for k, xy in sorted(rates.items())],
+        },
+        "totals": [
+            {
+                "route": label,
+                "requests": s[0],
+                "client_errors": s[1],
+                "server_errors": s[2],
+                "error_rate": s[2] / s[0] if s[0] else 0.0,
+            }
+            for label, s in sorted(sums.items())
+        ],
+        "since": totals[0].window_start,
+    }
+
+
 def build_ops_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
@@ -132,6 +195,7 @@ def build_ops_router() -> APIRouter:
         }
         total = sum(r.weight for r in found.routes) or 1.0
         latency = _latency_chart(ctx.artifacts, segments[-LATENCY_SEGMENTS:])
+        windows = ctx.store.list_traffic_windows(proj.project_id, name, limit=MAX_TRAFFIC)
         return render(
             ctx,
             "deployment.html",
@@ -142,6 +206,7 @@ def build_ops_router() -> APIRouter:
             segment_count=len(segments),
             chart=chart if segments else None,
             latency=latency,
+            traffic=traffic_view(windows),
         )
 
     @router.get("/projects/{project}/monitoring")

@@ -15,8 +15,8 @@ route per row (the OpenAPI document comes from the method signatures), and the R
 * ``audit``: whether the server, with ``--auth``, writes an audit event for it (who, what,
   when, from where). The registry, deployment and monitor changes write their own, always;
   the data plane (metric batches, heartbeats, artifacts, prediction segments, window
-  profiles, monitor results, alerts) is not audited call by call: its rows carry their own
-  time and run.
+  profiles, traffic windows, monitor results, alerts) is not audited call by call: its rows
+  carry their own time and run.
 """
 
 from __future__ import annotations
@@ -191,6 +191,14 @@ OPERATIONS: tuple[Operation, ...] = (
         "list_window_profiles",
         "GET",
         _P + "/deployments/{deployment}/window-profiles",
+        "read",
+        "project",
+    ),
+    _op("add_traffic_window", "POST", "/traffic-windows", "write", "entity"),
+    _op(
+        "list_traffic_windows",
+        "GET",
+        _P + "/deployments/{deployment}/traffic-windows",
         "read",
         "project",
     ),

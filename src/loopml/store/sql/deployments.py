@@ -1,15 +1,15 @@
-"""Deployments, prediction-log segments and window profiles on the SQL store: the
+"""Deployments, prediction-log segments, window profiles and traffic windows on the SQL store: the
 :class:`~loopml.store.deployments.DeploymentStore` half of :class:`~loopml.store.sql.SqlStore`,
 as a mixin.
 
 A change to a deployment is one write transaction that starts by locking its row (SQLite holds
 the write lock from the first statement, PostgreSQL locks the row with ``SELECT ... FOR
 UPDATE``), so a compare-and-set on ``revision`` sees every update before it, and the audit event
-is written in the same transaction. A segment or window profile is inserted with ``ON CONFLICT
-DO NOTHING`` on its id and read back by id in the same transaction: when the id was there
-already, the stored row differs from the new one only if it is a clash (a retried write is a
-no-op, other content a Conflict). The row count of the insert would say which, but psycopg does
-not report it for this statement.
+is written in the same transaction. A segment, window profile or traffic window is inserted with
+``ON CONFLICT DO NOTHING`` on its id and read back by id in the same transaction: when the id
+was there already, the stored row differs from the new one only if it is a clash (a retried
+write is a no-op, other content a Conflict). The row count of the insert would say which, but
+psycopg does not report it for this statement.
 """
 
 from __future__ import annotations
@@ -21,16 +21,30 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from loopml.entities import Deployment, PredictionSegment, Route, RouteRole, WindowProfile, now_ms
+from loopml.entities import (
+    Deployment,
+    PredictionSegment,
+    Route,
+    RouteRole,
+    TrafficWindow,
+    WindowProfile,
+    now_ms,
+)
 from loopml.errors import AlreadyExists, DeploymentNotFound, ProjectNotFound
 from loopml.store import deployments as dep
 from loopml.store.base import new_id
 from loopml.store.sql.registry import insert_event
-from loopml.store.sql.tables import deployments, prediction_segments, projects, window_profiles
+from loopml.store.sql.tables import (
+    deployments,
+    prediction_segments,
+    projects,
+    traffic_windows,
+    window_profiles,
+)
 
 __all__ = ["SqlDeploymentStore"]
 
-_d, _ps, _wp = deployments.c, prediction_segments.c, window_profiles.c
+_d, _ps, _wp, _tw = deployments.c, prediction_segments.c, window_profiles.c, traffic_windows.c
 _bp = sa.bindparam
 
 _PROJECT_EXISTS = sa.select(projects.c.project_id).where(projects.c.project_id == _bp("pid"))
@@ -40,6 +54,7 @@ _LOCK_DEPLOYMENT = _DEPLOYMENT.with_for_update()  # PostgreSQL: updates of one q
 _DEPLOYMENT_ID = sa.select(_d.id).where(_d.id == _bp("id"))
 _SEGMENT = sa.select(prediction_segments).where(_ps.id == _bp("id"))
 _PROFILE = sa.select(window_profiles).where(_wp.id == _bp("id"))
+_TRAFFIC = sa.select(traffic_windows).where(_tw.id == _bp("id"))
 
 
 def _dump(value: Any) -> str:
@@ -106,6 +121,22 @@ def _profile(row: Any) -> WindowProfile:
         window_seconds=row.window_seconds,
         rows=row.num_rows,
         profile=json.loads(row.profile),
+        created_at=row.created_at,
+    )
+
+
+def _traffic(row: Any) -> TrafficWindow:
+    return TrafficWindow(
+        id=row.id,
+        project_id=row.project_id,
+        deployment=row.deployment,
+        route=row.route,
+        model_version=row.model_version,
+        window_start=row.window_start,
+        window_seconds=row.window_seconds,
+        requests=row.requests,
+        client_errors=row.client_errors,
+        server_errors=row.server_errors,
         created_at=row.created_at,
     )
 
@@ -382,3 +413,67 @@ class SqlDeploymentStore:
 
         # Sorted here, not in SQL: PostgreSQL would sort route names by its collation.
         return sorted(self._read(tx), key=lambda p: (p.window_start, p.route, p.id))
+
+    def _add_traffic_window(self, window: TrafficWindow) -> None:
+        w = window
+        add = (
+            self._insert(traffic_windows)
+            .values(
+                id=w.id,
+                project_id=w.project_id,
+                deployment=w.deployment,
+                route=w.route,
+                model_version=w.model_version,
+                window_start=w.window_start,
+                window_seconds=w.window_seconds,
+                requests=w.requests,
+                client_errors=w.client_errors,
+                server_errors=w.server_errors,
+                created_at=w.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=[_tw.id])
+        )
+
+        def tx(conn: Connection) -> None:
+            _need_project(conn, w.project_id)
+            conn.execute(add)
+            dep.check_same(_traffic(conn.execute(_TRAFFIC, {"id": w.id}).one()), w)
+
+        self._write(tx)
+
+    def _list_traffic_windows(
+        self,
+        project_id: str,
+        deployment: str,
+        start: int | None,
+        end: int | None,
+        route: str | None,
+        limit: int | None,
+    ) -> list[TrafficWindow]:
+        stmt = sa.select(traffic_windows).where(
+            _tw.project_id == project_id, _tw.deployment == deployment
+        )
+        if start is not None:
+            stmt = stmt.where(_tw.window_start >= start)
+        if end is not None:
+            stmt = stmt.where(_tw.window_start < end)
+        if route is not None:
+            stmt = stmt.where(_tw.route == route)
+        if limit is not None:
+            # the latest windows, in the order of the sort below (code points, not collation)
+            by_route, by_id = (
+                (_tw.route.collate("C"), _tw.id.collate("C"))
+                if self._dialect == "postgresql"
+                else (_tw.route, _tw.id)
+            )
+            stmt = stmt.order_by(_tw.window_start.desc(), by_route.desc(), by_id.desc())
+            stmt = stmt.limit(limit)
+
+        def tx(conn: Connection) -> list[TrafficWindow]:
+            rows = conn.execute(stmt).all()
+            if not rows:
+                _need_project(conn, project_id)
+            return [_traffic(r) for r in rows]
+
+        # Sorted here, not in SQL: PostgreSQL would sort route names by its collation.
+        return sorted(self._read(tx), key=lambda w: (w.window_start, w.route, w.id))

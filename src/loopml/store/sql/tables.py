@@ -43,6 +43,10 @@ the partial unique index ``ix_alerts_one_firing`` on ``(project_id, monitor, rul
 'firing'`` is what keeps a rule to one firing alert under concurrent writers, on SQLite and
 PostgreSQL alike. ``alert_deliveries`` go with their alert and keep the order they were written
 in ``seq``; ``label_segments`` index the ground-truth files, keyed by the writer's id.
+
+Traffic (revision 0008): ``traffic_windows`` holds the request and error counts of a route in a
+time window, one row per serving process and window, keyed by the writer's id like the window
+profiles, naming its deployment without a foreign key and going with its project.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ __all__ = [
     "runs",
     "server_audit",
     "tags",
+    "traffic_windows",
     "window_profiles",
 ]
 
@@ -424,6 +429,28 @@ window_profiles = Table(
     Column("window_seconds", Integer, nullable=False),
     Column("num_rows", BigInteger, nullable=False),
     Column("profile", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "project_id", "deployment", "window_start"),
+)
+
+traffic_windows = Table(
+    "traffic_windows",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column(
+        "project_id",
+        String(32),
+        ForeignKey("projects.project_id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("deployment", String(256), nullable=False),
+    Column("route", String(64), nullable=False),
+    Column("model_version", String(320), nullable=False),
+    Column("window_start", BigInteger, nullable=False),
+    Column("window_seconds", Integer, nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("client_errors", BigInteger, nullable=False),
+    Column("server_errors", BigInteger, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Index(None, "project_id", "deployment", "window_start"),
 )
