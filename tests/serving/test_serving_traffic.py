@@ -296,6 +296,20 @@ def test_a_failure_keeps_the_windows_after_it_in_order(tmp_path: Path) -> None:
     assert len(flaky.calls) == 4
 
 
+def test_a_window_the_store_refuses_is_dropped_not_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = _store(tmp_path)
+    clock = Clock(T0)
+    rec = _recorder(client, clock)
+    rec.counter.count("primary", "churn@v2/local", 200)  # '@' is not valid in a model name
+    rec.counter.count("canary", "bc/2", 200)
+    with caplog.at_level(logging.ERROR, logger="loopml.serving"):
+        assert rec.flush(final=True) == 0  # nothing left pending behind it
+    assert "the store refuses" in caplog.text and "churn@v2/local" in caplog.text
+    assert [(w.route, w.requests) for w in client.list_traffic_windows("bc")] == [("canary", 1)]
+
+
 def test_too_many_pending_windows_drop_the_oldest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

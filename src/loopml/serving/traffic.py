@@ -6,7 +6,8 @@ version and window (``traffic_seconds``, a minute by default) in a :class:`Traff
 and a :class:`TrafficRecorder` stores every window that has ended as a
 :class:`~loopml.entities.TrafficWindow`, one fragment per process, and the current window when
 the server stops. A window that could not be stored is kept and retried with the same id, so a
-retry never counts twice. :func:`merge_windows` adds the fragments of one window up.
+retry never counts twice; one the store refuses (a bad name) is dropped, with an error logged.
+:func:`merge_windows` adds the fragments of one window up.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from loopml.errors import Conflict, InvalidArgument
 
 if TYPE_CHECKING:
     from loopml.client import Client
@@ -175,6 +178,16 @@ class TrafficRecorder:
                         window_id=w.id,
                         project=self.project,
                     )
+                except (InvalidArgument, Conflict):  # never takes it: do not block the rest
+                    _log.error(
+                        "dropped the request counts of a window the store refuses (route %r, "
+                        "model version %r)",
+                        w.route,
+                        w.model_version,
+                        exc_info=True,
+                    )
+                    self._pending.pop(0)
+                    continue
                 except Exception:
                     _log.warning(
                         "could not store the request counts of %d window(s); retrying later",
