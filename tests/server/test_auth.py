@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from loopml.entities import now_ms
-from loopml.server.auth import SESSION_COOKIE, TokenGate
+from loopml.server.auth import SESSION_COOKIE, AttemptLimit, TokenGate
 from loopml.server.settings import ServerSettings
 from loopml.store.auth import hash_password, hash_token, new_token
 from loopml.store.sql import SqlStore
@@ -229,7 +229,8 @@ def test_login_is_rate_limited_per_user_and_per_address(
     store.auth.create_account(
         "ann", "user", password_hash=hash_password("ann-password"), created_at=1
     )
-    app = make_app(auth=True, login_attempts_per_minute=3)
+    app = make_app(auth=True)
+    _frozen_limit(app, 3)
     with _client(app) as client:
         for _ in range(3):
             wrong = {"username": "ann", "password": "wrong-password"}
@@ -243,6 +244,31 @@ def test_login_is_rate_limited_per_user_and_per_address(
         # the address is limited too, whatever the user name
         other = client.post("/api/v1/auth/login", json={"username": "bob", "password": "x" * 9})
         assert other.status_code == 429
+
+
+def _frozen_limit(app: FastAPI, limit: int, at: float = 1_800_000_030.0) -> None:
+    """Count the app's sign-ins at a fixed time, mid-minute: no window ends during a test."""
+    gate = app.state.gate
+    gate.sign_ins = AttemptLimit(gate.auth, limit, clock=lambda: at)
+
+
+def test_replicas_share_one_sign_in_limit(
+    make_app: Callable[..., FastAPI], store: SqlStore
+) -> None:
+    store.auth.create_account(
+        "ann", "user", password_hash=hash_password("ann-password"), created_at=1
+    )
+    replicas = [make_app(auth=True) for _ in range(2)]
+    for app in replicas:  # two server processes on one database
+        _frozen_limit(app, 4)
+    wrong = {"username": "ann", "password": "wrong-password"}
+    with _client(replicas[0]) as one, _client(replicas[1]) as two:
+        for client in (one, two, one, two):
+            assert client.post("/api/v1/auth/login", json=wrong).status_code == 401
+        for client in (one, two):  # over the limit, whichever replica is asked
+            limited = client.post("/api/v1/auth/login", json=wrong)
+            assert limited.status_code == 429, limited.text
+            assert limited.headers["Retry-After"] == "31"  # the minute ends in 30 s
 
 
 def test_auth_off_answers_sensibly(client: TestClient) -> None:

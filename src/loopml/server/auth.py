@@ -10,8 +10,8 @@ A token's last use is written at most once a minute.
 
 There are no default credentials: the first server to start on a database without users prints
 a one-time bootstrap token that creates the first admin (``POST /api/v1/auth/bootstrap``).
-Sign-in attempts are rate-limited per user name and per client address in each process (each
-replica behind a load balancer counts on its own).
+Sign-in attempts are rate-limited per user name and per client address, counted in the store
+(:class:`AttemptLimit`), so that replicas behind a load balancer share one limit.
 
 The ``/api/v1/auth`` routes that use it are in :mod:`loopml.server.auth_routes`.
 """
@@ -21,7 +21,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
@@ -35,6 +34,7 @@ from loopml.errors import (
 )
 from loopml.server.principal import Permission, Principal
 from loopml.store.auth import (
+    MAX_ATTEMPT_KEY,
     Account,
     ApiToken,
     AuthStore,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from loopml.server.settings import ServerSettings
     from loopml.store.base import Store
 
-__all__ = ["CACHE_SECONDS", "SESSION_COOKIE", "SlidingWindow", "TokenGate"]
+__all__ = ["CACHE_SECONDS", "SESSION_COOKIE", "AttemptLimit", "TokenGate"]
 
 SESSION_COOKIE = "loopml_session"
 #: How long a token found by hash, and an account's roles, are trusted without asking the store.
@@ -88,29 +88,37 @@ def _tell(message: str) -> None:
     sys.stderr.flush()
 
 
-class SlidingWindow:
-    """At most ``limit`` hits per key in any ``window`` seconds (in this process only)."""
+class AttemptLimit:
+    """At most ``limit`` attempts per key in each minute (``window`` seconds, aligned to the
+    epoch), counted in the auth store: every server process on the database adds to one count.
+    An attempt over the limit is counted too, so a caller that keeps trying stays refused
+    until the window ends.
+
+    Args:
+        auth: where the attempts are counted.
+        limit: attempts allowed per key and window.
+        window: the window's length in seconds.
+        clock: seconds since the epoch (every process must agree on the window).
+    """
 
     def __init__(
-        self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic
+        self,
+        auth: AuthStore,
+        limit: int,
+        window: float = 60.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        self.limit, self.window, self._clock = limit, window, clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.auth, self.limit, self._clock = auth, limit, clock
+        self.window_ms = max(1, int(window * 1000))
 
     def hit(self, key: str) -> float:
-        """Count a hit; 0.0 if allowed, else the seconds until the next one would be."""
-        now = self._clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - self.window:
-                hits.popleft()
-            if len(hits) >= self.limit:
-                return max(0.001, hits[0] + self.window - now)
-            hits.append(now)
-            if len(self._hits) > _CACHE_SIZE:  # forget idle keys
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - 60}
+        """Count an attempt of ``key``; 0.0 if allowed, else the seconds until the window
+        ends (when the next attempt may be allowed)."""
+        now = int(self._clock() * 1000)
+        start = now - now % self.window_ms
+        if self.auth.count_attempt(key[:MAX_ATTEMPT_KEY], start, self.window_ms) <= self.limit:
             return 0.0
+        return max(0.001, (start + self.window_ms - now) / 1000)
 
 
 class TokenGate:
@@ -137,7 +145,7 @@ class TokenGate:
         self.settings = settings
         self.auth = auth if auth is not None else auth_store_of(store)
         self.cache_seconds = cache_seconds
-        self.sign_ins = SlidingWindow(settings.login_attempts_per_minute)
+        self.sign_ins = AttemptLimit(self.auth, settings.login_attempts_per_minute)
         self._lock = threading.Lock()
         self._tokens: dict[str, tuple[float, ApiToken, Account]] = {}
         self._roles: dict[str, tuple[float, dict[str, str]]] = {}

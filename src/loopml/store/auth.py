@@ -1,5 +1,6 @@
 """The accounts of ``loopml server --auth``: users, service accounts, API tokens, per-project
-roles, the one-time bootstrap token and the server-wide audit trail.
+roles, the one-time bootstrap token, the server-wide audit trail and the count of sign-in
+attempts.
 
 :class:`AuthStore` is the contract, with an in-memory reference implementation
 (:mod:`loopml.store.memory_auth`) and a SQL one (:mod:`loopml.store.sql.auth`) in the metadata
@@ -26,6 +27,7 @@ from typing import Any, Literal
 from loopml.errors import InvalidArgument
 
 __all__ = [
+    "MAX_ATTEMPT_KEY",
     "ROLES",
     "TOKEN_PREFIX",
     "Account",
@@ -52,6 +54,7 @@ ROLES: tuple[str, ...] = ("viewer", "editor", "admin")
 _NEEDED = {"read": "viewer", "write": "editor", "admin": "admin"}
 TOKEN_PREFIX = "lml_"  # noqa: S105 - a prefix, not a secret
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}")
+MAX_ATTEMPT_KEY = 320
 _SCRYPT = (2**14, 8, 1)  # n, r, p: about 16 MiB and tens of milliseconds per hash
 
 
@@ -206,6 +209,8 @@ class AuthStore(abc.ABC):
     * :meth:`claim_bootstrap` and :meth:`bootstrap_admin` are atomic: of many servers starting
       at once only one bootstrap token becomes valid, and it creates one admin, once.
     * Times are ms since the epoch and come from the caller.
+    * :meth:`count_attempt` is atomic: attempts counted at once through any number of server
+      processes are all counted.
     """
 
     # --- accounts ------------------------------------------------------------------------------
@@ -358,6 +363,37 @@ class AuthStore(abc.ABC):
         Raises:
             AlreadyExists: an account has this name (the token stays pending).
         """
+
+    # --- sign-in attempts ----------------------------------------------------------------------
+
+    def count_attempt(self, key: str, window_start: int, window_ms: int) -> int:
+        """Count one sign-in attempt of ``key`` (``"user:ann"``, ``"addr:10.0.0.7"``) in the
+        window of ``window_ms`` that starts at ``window_start`` (ms), atomically; returns the
+        attempts of this window, this one included. Earlier windows (of every key) are
+        forgotten.
+
+        Raises:
+            InvalidArgument: an empty key or one over 320 characters, a negative start, a
+                window under 1 ms, or a start that is not a multiple of the window.
+        """
+        if not isinstance(key, str) or not 1 <= len(key) <= MAX_ATTEMPT_KEY:
+            raise InvalidArgument(f"an attempt key is 1 to {MAX_ATTEMPT_KEY} characters")
+        if isinstance(window_ms, bool) or not isinstance(window_ms, int) or window_ms < 1:
+            raise InvalidArgument(f"window_ms must be a positive integer, not {window_ms!r}")
+        if (
+            isinstance(window_start, bool)
+            or not isinstance(window_start, int)
+            or window_start < 0
+            or window_start % window_ms
+        ):
+            raise InvalidArgument(
+                f"window_start must be a multiple of window_ms {window_ms}, not {window_start!r}"
+            )
+        return self._count_attempt(key, window_start, window_ms)
+
+    @abc.abstractmethod
+    def _count_attempt(self, key: str, window_start: int, window_ms: int) -> int:
+        """:meth:`count_attempt` on checked arguments."""
 
     # --- server audit trail --------------------------------------------------------------------
 

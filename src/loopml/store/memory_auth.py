@@ -54,6 +54,7 @@ class InMemoryAuthStore(AuthStore):
         self._roles: dict[tuple[str, str], str] = {}  # (project id, name) -> role
         self._bootstrap: tuple[str, int | None] | None = None  # (hash, consumed at)
         self._events: list[ServerEvent] = []
+        self._attempts: dict[tuple[str, int], int] = {}  # (key, window start) -> attempts
 
     # --- accounts ------------------------------------------------------------------------------
 
@@ -243,6 +244,16 @@ class InMemoryAuthStore(AuthStore):
             account = self._create(name, "user", True, password_hash, at)
             self._bootstrap = (token_hash, at)
             return account
+
+    # --- sign-in attempts ----------------------------------------------------------------------
+
+    def _count_attempt(self, key: str, window_start: int, window_ms: int) -> int:
+        with self._lock:
+            if any(start < window_start for _, start in self._attempts):
+                self._attempts = {k: v for k, v in self._attempts.items() if k[1] >= window_start}
+            count = self._attempts.get((key, window_start), 0) + 1
+            self._attempts[key, window_start] = count
+            return count
 
     # --- server audit trail --------------------------------------------------------------------
 

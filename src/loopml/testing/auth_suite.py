@@ -190,3 +190,40 @@ class AuthSuite:
         assert events[0].details == {"n": 2} and events[0].origin == "1.2.3.4"
         assert [e.action for e in auth.search_server_events(since=101)] == ["token.revoke"]
         assert len(auth.search_server_events(max_results=1)) == 1
+
+    def test_sign_in_attempts_are_counted_per_key_and_window(self, auth: AuthStore) -> None:
+        minute = 60_000
+        assert [auth.count_attempt("user:ann", minute, minute) for _ in range(3)] == [1, 2, 3]
+        assert auth.count_attempt("addr:10.0.0.7", minute, minute) == 1
+        assert auth.count_attempt("user:Ann", minute, minute) == 1  # keys are exact
+        assert auth.count_attempt("user:ann", 2 * minute, minute) == 1  # a new window
+        assert auth.count_attempt("u" * 320, 2 * minute, minute) == 1
+        bad: list[tuple[Any, Any, Any]] = [
+            ("", minute, minute),
+            ("u" * 321, minute, minute),
+            (None, minute, minute),
+            ("user:ann", minute + 1, minute),  # not aligned
+            ("user:ann", -minute, minute),
+            ("user:ann", minute, 0),
+            ("user:ann", True, minute),
+            ("user:ann", minute, 1.5),
+        ]
+        for key, start, window in bad:
+            with pytest.raises(InvalidArgument):
+                auth.count_attempt(key, start, window)
+
+    def test_concurrent_sign_in_attempts_are_all_counted(self, auth: AuthStore) -> None:
+        counts: list[int] = []
+        barrier = threading.Barrier(8)
+
+        def attempt() -> None:
+            barrier.wait()
+            for _ in range(5):
+                counts.append(auth.count_attempt("addr:10.0.0.7", 0, 60_000))
+
+        threads = [threading.Thread(target=attempt) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(counts) == list(range(1, 41))  # no attempt lost, none counted twice

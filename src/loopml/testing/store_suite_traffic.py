@@ -182,9 +182,7 @@ class TrafficSuite:
         for w in (mine, theirs, other):
             store.add_traffic_window(w)  # no deployment of these names exists
         assert [w.id for w in store.list_traffic_windows(p.project_id, "churn-api")] == [mine.id]
-        assert [w.id for w in store.list_traffic_windows(q.project_id, "churn-api")] == [
-            theirs.id
-        ]
+        assert [w.id for w in store.list_traffic_windows(q.project_id, "churn-api")] == [theirs.id]
         assert [w.id for w in store.list_traffic_windows(p.project_id, "batch-api")] == [other.id]
         assert store.list_traffic_windows(p.project_id, "Churn-API") == []
         assert audit_events(store, p) == [] and audit_events(store, q) == []

@@ -1,7 +1,9 @@
 """The SQL :class:`~loopml.store.auth.AuthStore`, in the metadata store's database
 (``SqlStore.auth``). Each method is one transaction; the bootstrap token is claimed by inserting
 the one row of ``auth_bootstrap`` (the primary key decides between servers starting at once) and
-consumed with a conditional update in the transaction that creates the first admin."""
+consumed with a conditional update in the transaction that creates the first admin. A sign-in
+attempt is counted with one upsert (``INSERT ... ON CONFLICT DO UPDATE``), atomic on SQLite and
+PostgreSQL alike."""
 
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from loopml.store.sql.tables import (
     project_roles,
     projects,
     server_audit,
+    sign_in_attempts,
 )
 
 __all__ = ["SqlAuthStore"]
@@ -77,11 +80,13 @@ class SqlAuthStore(AuthStore):
     Args:
         engine: the store's engine (its schema is already checked).
         uri: the store's URI, with any password masked (for messages).
+        insert: the dialect's INSERT (with its ``ON CONFLICT`` clauses).
     """
 
-    def __init__(self, engine: Engine, uri: str) -> None:
+    def __init__(self, engine: Engine, uri: str, insert: Callable[..., Any]) -> None:
         self._engine = engine
         self._uri = uri
+        self._insert = insert
 
     def _write(self, fn: Callable[[Connection], T]) -> T:
         try:
@@ -376,6 +381,23 @@ class SqlAuthStore(AuthStore):
                 return None
             # An AlreadyExists rolls the update back: the token stays pending.
             return self._insert_account(conn, name, "user", True, password_hash, at)
+
+        return self._write(tx)
+
+    # --- sign-in attempts ----------------------------------------------------------------------
+
+    def _count_attempt(self, key: str, window_start: int, window_ms: int) -> int:
+        a = sign_in_attempts.c
+        add = self._insert(sign_in_attempts).values(key=key, window_start=window_start, attempts=1)
+        add = add.on_conflict_do_update(
+            index_elements=[a.key, a.window_start], set_={"attempts": a.attempts + 1}
+        ).returning(a.attempts)
+
+        def tx(conn: Connection) -> int:
+            count = int(conn.execute(add).scalar_one())
+            if count == 1:  # the key's first attempt in this window: forget earlier windows
+                conn.execute(sign_in_attempts.delete().where(a.window_start < window_start))
+            return count
 
         return self._write(tx)
 

@@ -36,7 +36,7 @@ __all__ = [
 ]
 
 #: Every schema revision this loopml knows, oldest first; the last is the one it runs on.
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+REVISIONS: tuple[str, ...] = tuple(f"{n:04d}" for n in range(1, 10))
 HEAD_REVISION = REVISIONS[-1]
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x100F_1A1  # pg_advisory_lock key for migrations

@@ -127,7 +127,7 @@ class SqlStore(
     def auth(self) -> SqlAuthStore:
         """Accounts, API tokens and roles of ``loopml server --auth``, in this database."""
         if self._auth is None:
-            self._auth = SqlAuthStore(self._engine, self.uri)
+            self._auth = SqlAuthStore(self._engine, self.uri, self._insert)
         return self._auth
 
     @property

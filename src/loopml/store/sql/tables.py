@@ -47,6 +47,10 @@ in ``seq``; ``label_segments`` index the ground-truth files, keyed by the writer
 Traffic (revision 0008): ``traffic_windows`` holds the request and error counts of a route in a
 time window, one row per serving process and window, keyed by the writer's id like the window
 profiles, naming its deployment without a foreign key and going with its project.
+
+Sign-in attempts (revision 0009): ``sign_in_attempts`` counts the attempts per key (a user name
+or a client address) and time window, one row each, incremented by an upsert so that every
+server process counts into one total; old windows are deleted as new ones start.
 """
 
 from __future__ import annotations
@@ -98,6 +102,7 @@ __all__ = [
     "run_inputs",
     "runs",
     "server_audit",
+    "sign_in_attempts",
     "tags",
     "traffic_windows",
     "window_profiles",
@@ -635,6 +640,15 @@ auth_bootstrap = Table(
     Column("token_hash", String(64), nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("consumed_at", BigInteger, nullable=True),
+)
+
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("key", String(320), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Index(None, "window_start"),
 )
 
 server_audit = Table(
