@@ -13,6 +13,7 @@ import pytest
 
 import loopml
 from loopml.data import log_dataset
+from loopml.models import PythonModel
 from loopml.serving.server import ServeSpec, build_app
 
 
@@ -59,6 +60,28 @@ def bc_store(_bc_store_template: Path, tmp_path: Path) -> loopml.Client:
     root = tmp_path / "store"
     shutil.copytree(_bc_store_template, root)
     return loopml.Client(str(root))
+
+
+class Broken(PythonModel):
+    """A model that raises on every request."""
+
+    def predict(self, context: Any, data: Any) -> Any:
+        raise RuntimeError("this model is broken")
+
+
+@pytest.fixture
+def broken_version(bc_store: loopml.Client, bc_data: Any) -> int:
+    """A new version of ``bc`` (same signature) whose model raises on every request; serve it
+    with ``trusted: True``."""
+    X, _ = bc_data
+    info = loopml.log_model(
+        Broken(),
+        "model",
+        signature=loopml.infer_signature(X.head(3)),
+        registered_model_name="bc",
+        client=bc_store,
+    )
+    return int(info.registered_version.version)  # type: ignore[union-attr]
 
 
 @contextmanager

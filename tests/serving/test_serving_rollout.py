@@ -16,26 +16,8 @@ from loopml.models import PythonModel
 from loopml.serving import deployments
 
 
-class Broken(PythonModel):
-    """A model that raises on every request."""
-
-    def predict(self, context: Any, data: Any) -> Any:
-        raise RuntimeError("this canary is broken")
-
-
 def _row(X: Any, i: int = 0) -> dict[str, float]:
     return {k: float(v) for k, v in X.iloc[i].items()}
-
-
-def _broken_version(client: loopml.Client, X: Any) -> int:
-    info = loopml.log_model(
-        Broken(),
-        "model",
-        signature=loopml.infer_signature(X.head(3)),
-        registered_model_name="bc",
-        client=client,
-    )
-    return int(info.registered_version.version)  # type: ignore[union-attr]
 
 
 def _metric(text: str, prefix: str) -> float:
@@ -45,10 +27,10 @@ def _metric(text: str, prefix: str) -> float:
 
 
 def test_a_broken_canary_falls_back_to_the_primary(
-    serve: Any, bc_store: Any, bc_data: Any
+    serve: Any, bc_data: Any, broken_version: int
 ) -> None:
     X, _ = bc_data
-    version = _broken_version(bc_store, X)
+    version = broken_version
     routes = [
         {"name": "primary", "model_uri": "models:/bc@champion", "role": "primary"},
         {"name": "canary", "model_uri": f"models:/bc/{version}", "role": "canary", "weight": 1.0},

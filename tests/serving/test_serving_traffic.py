@@ -14,7 +14,6 @@ import pytest
 
 import loopml
 from loopml.entities import TrafficWindow
-from loopml.models import PythonModel
 from loopml.serving import traffic as traffic_module
 from loopml.serving.traffic import TrafficCounter, TrafficRecorder, merge_windows
 
@@ -33,26 +32,8 @@ class Clock:
         return self.now
 
 
-class Broken(PythonModel):
-    """A model that raises on every request."""
-
-    def predict(self, context: Any, data: Any) -> Any:
-        raise RuntimeError("this model is broken")
-
-
 def _row(X: Any, i: int = 0) -> dict[str, float]:
     return {k: float(v) for k, v in X.iloc[i].items()}
-
-
-def _broken_version(client: loopml.Client, X: Any) -> int:
-    info = loopml.log_model(
-        Broken(),
-        "model",
-        signature=loopml.infer_signature(X.head(3)),
-        registered_model_name="bc",
-        client=client,
-    )
-    return int(info.registered_version.version)
 
 
 def _metric(text: str, name: str, **labels: str) -> float:
@@ -399,10 +380,10 @@ def _bad_bodies(http: httpx.Client, n: int) -> None:
 
 
 def test_a_server_stores_requests_and_errors_per_route(
-    serve: Any, bc_store: loopml.Client, bc_data: Any
+    serve: Any, bc_store: loopml.Client, bc_data: Any, broken_version: int
 ) -> None:
     X, _ = bc_data
-    broken = _broken_version(bc_store, X)
+    broken = broken_version
     routes = [
         {"name": "primary", "model_uri": "models:/bc@champion", "role": "primary"},
         {"name": "canary", "model_uri": f"models:/bc/{broken}", "role": "canary", "weight": 1.0},
@@ -434,10 +415,10 @@ def test_a_server_stores_requests_and_errors_per_route(
 
 
 def test_a_broken_primary_counts_its_errors_on_its_route(
-    serve: Any, bc_store: loopml.Client, bc_data: Any
+    serve: Any, bc_store: loopml.Client, bc_data: Any, broken_version: int
 ) -> None:
     X, _ = bc_data
-    broken = _broken_version(bc_store, X)
+    broken = broken_version
     bc_store.create_deployment(
         "bc", [{"name": "primary", "model_uri": f"models:/bc/{broken}", "role": "primary"}]
     )
@@ -473,10 +454,10 @@ def test_a_broken_primary_counts_its_errors_on_its_route(
 
 
 def test_a_broken_shadow_counts_its_errors_on_its_route(
-    serve: Any, bc_store: loopml.Client, bc_data: Any
+    serve: Any, bc_store: loopml.Client, bc_data: Any, broken_version: int
 ) -> None:
     X, _ = bc_data
-    broken = _broken_version(bc_store, X)
+    broken = broken_version
     routes = [
         {"name": "primary", "model_uri": "models:/bc@champion", "role": "primary"},
         {"name": "shadow", "model_uri": f"models:/bc/{broken}", "role": "shadow"},
@@ -496,7 +477,7 @@ def test_a_broken_shadow_counts_its_errors_on_its_route(
 
 
 def test_traffic_seconds_0_stores_nothing(
-    serve: Any, bc_store: loopml.Client, bc_data: Any
+    serve: Any, bc_store: loopml.Client, bc_data: Any, broken_version: int
 ) -> None:
     X, _ = bc_data
     with (

@@ -122,12 +122,17 @@ class InMemoryDeploymentStore:
 
     # --- segments and window profiles ----------------------------------------------------------
 
-    def _add_prediction_segment(self, segment: PredictionSegment) -> None:
+    def _add_once(self, kept: dict[str, Any], record: Any) -> None:
+        """Keep a write-once record (a segment, window profile or traffic window) by id, or
+        check it against the one kept with that id."""
         with self._lock:
-            self._need_project(segment.project_id)
-            stored = self._segments.setdefault(segment.id, segment)
-            if stored is not segment:
-                dep.check_same(stored, segment)
+            self._need_project(record.project_id)
+            stored = kept.setdefault(record.id, record)
+            if stored is not record:
+                dep.check_same(stored, record)
+
+    def _add_prediction_segment(self, segment: PredictionSegment) -> None:
+        self._add_once(self._segments, segment)
 
     def _list_prediction_segments(
         self,
@@ -151,11 +156,7 @@ class InMemoryDeploymentStore:
         return found if limit is None else found[:limit]
 
     def _add_window_profile(self, profile: WindowProfile) -> None:
-        with self._lock:
-            self._need_project(profile.project_id)
-            stored = self._window_profiles.setdefault(profile.id, profile)
-            if stored is not profile:
-                dep.check_same(stored, profile)
+        self._add_once(self._window_profiles, profile)
 
     def _list_window_profiles(
         self,
@@ -172,11 +173,7 @@ class InMemoryDeploymentStore:
             found = [
                 self._profile_copy(p)
                 for p in self._window_profiles.values()
-                if p.project_id == project_id
-                and p.deployment == deployment
-                and (start is None or p.window_start >= start)
-                and (end is None or p.window_start < end)
-                and (route is None or p.route == route)
+                if _in_windows(p, project_id, deployment, start, end, route)
                 and (model_version is None or p.model_version == model_version)
                 and (window_seconds is None or p.window_seconds == window_seconds)
             ]
@@ -185,11 +182,7 @@ class InMemoryDeploymentStore:
     # --- traffic windows -----------------------------------------------------------------------
 
     def _add_traffic_window(self, window: TrafficWindow) -> None:
-        with self._lock:
-            self._need_project(window.project_id)
-            stored = self._traffic.setdefault(window.id, window)
-            if stored is not window:
-                dep.check_same(stored, window)
+        self._add_once(self._traffic, window)
 
     def _list_traffic_windows(
         self,
@@ -205,11 +198,26 @@ class InMemoryDeploymentStore:
             found = [
                 w
                 for w in self._traffic.values()
-                if w.project_id == project_id
-                and w.deployment == deployment
-                and (start is None or w.window_start >= start)
-                and (end is None or w.window_start < end)
-                and (route is None or w.route == route)
+                if _in_windows(w, project_id, deployment, start, end, route)
             ]
         found.sort(key=lambda w: (w.window_start, w.route, w.id))
         return found if limit is None else found[-limit:]
+
+
+def _in_windows(
+    w: WindowProfile | TrafficWindow,
+    project_id: str,
+    deployment: str,
+    start: int | None,
+    end: int | None,
+    route: str | None,
+) -> bool:
+    """Whether a window of a deployment starts in ``[start, end)`` and is of ``route``
+    (None: any)."""
+    return (
+        w.project_id == project_id
+        and w.deployment == deployment
+        and (start is None or w.window_start >= start)
+        and (end is None or w.window_start < end)
+        and (route is None or w.route == route)
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -52,9 +53,6 @@ _DEPLOYMENTS_OF = sa.select(deployments).where(_d.project_id == _bp("pid"))
 _DEPLOYMENT = _DEPLOYMENTS_OF.where(_d.name == _bp("name"))
 _LOCK_DEPLOYMENT = _DEPLOYMENT.with_for_update()  # PostgreSQL: updates of one queue here
 _DEPLOYMENT_ID = sa.select(_d.id).where(_d.id == _bp("id"))
-_SEGMENT = sa.select(prediction_segments).where(_ps.id == _bp("id"))
-_PROFILE = sa.select(window_profiles).where(_wp.id == _bp("id"))
-_TRAFFIC = sa.select(traffic_windows).where(_tw.id == _bp("id"))
 
 
 def _dump(value: Any) -> str:
@@ -126,19 +124,28 @@ def _profile(row: Any) -> WindowProfile:
 
 
 def _traffic(row: Any) -> TrafficWindow:
-    return TrafficWindow(
-        id=row.id,
-        project_id=row.project_id,
-        deployment=row.deployment,
-        route=row.route,
-        model_version=row.model_version,
-        window_start=row.window_start,
-        window_seconds=row.window_seconds,
-        requests=row.requests,
-        client_errors=row.client_errors,
-        server_errors=row.server_errors,
-        created_at=row.created_at,
-    )
+    return TrafficWindow(**row._mapping)  # the columns are the fields
+
+
+def _windows_query(
+    table: sa.Table,
+    project_id: str,
+    deployment: str,
+    start: int | None,
+    end: int | None,
+    route: str | None,
+) -> sa.Select[Any]:
+    """The rows of a table of time windows (profiles, traffic) of a deployment whose
+    ``window_start`` is in ``[start, end)``, of one route or all."""
+    c = table.c
+    stmt = sa.select(table).where(c.project_id == project_id, c.deployment == deployment)
+    if start is not None:
+        stmt = stmt.where(c.window_start >= start)
+    if end is not None:
+        stmt = stmt.where(c.window_start < end)
+    if route is not None:
+        stmt = stmt.where(c.route == route)
+    return stmt
 
 
 def segments_query(
@@ -190,6 +197,22 @@ class SqlDeploymentStore:
         def _write(self, fn: Callable[[Connection], Any]) -> Any: ...
 
         def _read(self, fn: Callable[[Connection], Any]) -> Any: ...
+
+    def _add_once(
+        self, table: sa.Table, values: dict[str, Any], record: Any, read: Callable[[Any], Any]
+    ) -> None:
+        """Insert a write-once row (a segment, window profile or traffic window) keyed by its
+        id, and check it against the row stored with that id."""
+        add = self._insert(table).values(**values).on_conflict_do_nothing(index_elements=["id"])
+        stored = sa.select(table).where(table.c.id == record.id)
+
+        def tx(conn: Connection) -> None:
+            _need_project(conn, record.project_id)
+            conn.execute(add)
+            # Ours (the same but maybe for created_at), or there already: a retry, or a clash.
+            dep.check_same(read(conn.execute(stored).one()), record)
+
+        self._write(tx)
 
     # --- deployments ---------------------------------------------------------------------------
 
@@ -309,32 +332,21 @@ class SqlDeploymentStore:
 
     def _add_prediction_segment(self, segment: PredictionSegment) -> None:
         s = segment
-        add = (
-            self._insert(prediction_segments)
-            .values(
-                id=s.id,
-                project_id=s.project_id,
-                deployment=s.deployment,
-                start_time=s.start_time,
-                end_time=s.end_time,
-                num_rows=s.rows,
-                uri=s.uri,
-                digest=s.digest,
-                size_bytes=s.size_bytes,
-                routes=_dump(list(s.routes)),
-                model_versions=_dump(list(s.model_versions)),
-                created_at=s.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=[_ps.id])
+        values = dict(
+            id=s.id,
+            project_id=s.project_id,
+            deployment=s.deployment,
+            start_time=s.start_time,
+            end_time=s.end_time,
+            num_rows=s.rows,
+            uri=s.uri,
+            digest=s.digest,
+            size_bytes=s.size_bytes,
+            routes=_dump(list(s.routes)),
+            model_versions=_dump(list(s.model_versions)),
+            created_at=s.created_at,
         )
-
-        def tx(conn: Connection) -> None:
-            _need_project(conn, s.project_id)
-            conn.execute(add)
-            # Ours (the same but maybe for created_at), or there already: a retry, or a clash.
-            dep.check_same(_segment(conn.execute(_SEGMENT, {"id": s.id}).one()), s)
-
-        self._write(tx)
+        self._add_once(prediction_segments, values, s, _segment)
 
     def _list_prediction_segments(
         self,
@@ -356,30 +368,19 @@ class SqlDeploymentStore:
 
     def _add_window_profile(self, profile: WindowProfile) -> None:
         p = profile
-        add = (
-            self._insert(window_profiles)
-            .values(
-                id=p.id,
-                project_id=p.project_id,
-                deployment=p.deployment,
-                route=p.route,
-                model_version=p.model_version,
-                window_start=p.window_start,
-                window_seconds=p.window_seconds,
-                num_rows=p.rows,
-                profile=_dump(dict(p.profile)),
-                created_at=p.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=[_wp.id])
+        values = dict(
+            id=p.id,
+            project_id=p.project_id,
+            deployment=p.deployment,
+            route=p.route,
+            model_version=p.model_version,
+            window_start=p.window_start,
+            window_seconds=p.window_seconds,
+            num_rows=p.rows,
+            profile=_dump(dict(p.profile)),
+            created_at=p.created_at,
         )
-
-        def tx(conn: Connection) -> None:
-            _need_project(conn, p.project_id)
-            conn.execute(add)
-            # Ours (the same but maybe for created_at), or there already: a retry, or a clash.
-            dep.check_same(_profile(conn.execute(_PROFILE, {"id": p.id}).one()), p)
-
-        self._write(tx)
+        self._add_once(window_profiles, values, p, _profile)
 
     def _list_window_profiles(
         self,
@@ -391,15 +392,7 @@ class SqlDeploymentStore:
         model_version: str | None,
         window_seconds: int | None = None,
     ) -> list[WindowProfile]:
-        stmt = sa.select(window_profiles).where(
-            _wp.project_id == project_id, _wp.deployment == deployment
-        )
-        if start is not None:
-            stmt = stmt.where(_wp.window_start >= start)
-        if end is not None:
-            stmt = stmt.where(_wp.window_start < end)
-        if route is not None:
-            stmt = stmt.where(_wp.route == route)
+        stmt = _windows_query(window_profiles, project_id, deployment, start, end, route)
         if model_version is not None:
             stmt = stmt.where(_wp.model_version == model_version)
         if window_seconds is not None:
@@ -415,31 +408,7 @@ class SqlDeploymentStore:
         return sorted(self._read(tx), key=lambda p: (p.window_start, p.route, p.id))
 
     def _add_traffic_window(self, window: TrafficWindow) -> None:
-        w = window
-        add = (
-            self._insert(traffic_windows)
-            .values(
-                id=w.id,
-                project_id=w.project_id,
-                deployment=w.deployment,
-                route=w.route,
-                model_version=w.model_version,
-                window_start=w.window_start,
-                window_seconds=w.window_seconds,
-                requests=w.requests,
-                client_errors=w.client_errors,
-                server_errors=w.server_errors,
-                created_at=w.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=[_tw.id])
-        )
-
-        def tx(conn: Connection) -> None:
-            _need_project(conn, w.project_id)
-            conn.execute(add)
-            dep.check_same(_traffic(conn.execute(_TRAFFIC, {"id": w.id}).one()), w)
-
-        self._write(tx)
+        self._add_once(traffic_windows, asdict(window), window, _traffic)
 
     def _list_traffic_windows(
         self,
@@ -450,15 +419,7 @@ class SqlDeploymentStore:
         route: str | None,
         limit: int | None,
     ) -> list[TrafficWindow]:
-        stmt = sa.select(traffic_windows).where(
-            _tw.project_id == project_id, _tw.deployment == deployment
-        )
-        if start is not None:
-            stmt = stmt.where(_tw.window_start >= start)
-        if end is not None:
-            stmt = stmt.where(_tw.window_start < end)
-        if route is not None:
-            stmt = stmt.where(_tw.route == route)
+        stmt = _windows_query(traffic_windows, project_id, deployment, start, end, route)
         if limit is not None:
             # the latest windows, in the order of the sort below (code points, not collation)
             by_route, by_id = (
