@@ -183,6 +183,24 @@ def test_charts_render(page: Any, world: World) -> None:
         )
 
 
+def test_deployment_page_updates_live(page: Any, world: World) -> None:
+    from loopml.testing.store_suite_traffic import traffic
+
+    page.goto(world.open.url + "/projects/churn/deployments/churn-api?refresh=1")
+    page.wait_for_selector(".js-series-chart[data-source=errors].js-plotly-plot svg")
+    totals = page.locator("#traffic-totals")
+    assert "shadow" not in totals.text_content()
+    pid = world.seeded.project_id
+    world.store.add_traffic_window(  # a new route's first minute, written by a server
+        traffic(pid, 10 * 60_000, route="shadow", model_version="churn/5", server_errors=50)
+    )
+    from playwright.sync_api import expect  # polls without eval (the page's CSP forbids it)
+
+    expect(totals).to_contain_text("shadow", timeout=10_000)
+    assert "50.00%" in totals.text_content()  # its 5xx rate
+    page.wait_for_selector(".js-series-chart[data-source=errors].js-plotly-plot svg")
+
+
 def test_artifact_preview_is_text(page: Any, world: World) -> None:
     page.goto(world.open.url + f"/runs/{world.seeded.hostile_run_id}")
     page.locator(".js-preview").first.click()

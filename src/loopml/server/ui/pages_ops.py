@@ -177,7 +177,13 @@ def build_ops_router() -> APIRouter:
 
     @router.get("/projects/{project}/deployments/{name}")
     @page
-    def deployment(request: Request, project: str, name: str) -> Response:
+    def deployment(
+        request: Request,
+        project: str,
+        name: str,
+        refresh: Annotated[int, Query(ge=1, le=3600)] = 15,
+    ) -> Response:
+        """A deployment; its charts and tables refresh every ``refresh`` seconds."""
         ctx = Ctx(request)
         proj = ctx.project(project)
         found = ctx.store.get_deployment(proj.project_id, name)
@@ -207,6 +213,7 @@ def build_ops_router() -> APIRouter:
             chart=chart if segments else None,
             latency=latency,
             traffic=traffic_view(windows),
+            refresh=refresh,
         )
 
     @router.get("/projects/{project}/monitoring")

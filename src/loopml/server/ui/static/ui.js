@@ -95,8 +95,8 @@
     });
   }
 
-  function seriesCharts() {
-    document.querySelectorAll(".js-series-chart").forEach(function (el) {
+  function seriesCharts(root) {
+    (root || document).querySelectorAll(".js-series-chart").forEach(function (el) {
       var node = document.getElementById(el.dataset.source);
       if (!node) { return; }
       var spec = JSON.parse(node.textContent);
@@ -104,13 +104,39 @@
         return { x: spec.time ? s.x.map(function (t) { return new Date(t); }) : s.x, y: s.y, name: s.name,
           type: spec.kind === "bar" ? "bar" : "scatter", mode: "lines+markers" };
       });
-      Plotly.newPlot(el, traces, Object.assign({ title: title(spec.title), barmode: "stack" }, LAYOUT), CONFIG);
+      Plotly.react(el, traces, Object.assign({ title: title(spec.title), barmode: "stack" }, LAYOUT), CONFIG);
     });
+  }
+
+  // Sections marked data-live are fetched again every data-live-seconds (while the tab is
+  // visible) and swapped in, charts redrawn: the server renders them, as on the first load.
+  function liveSections() {
+    var sections = document.querySelectorAll("[data-live]");
+    var main = document.querySelector("[data-live-seconds]");
+    if (!sections.length || !main) { return; }
+    var seconds = Math.max(1, Number(main.dataset.liveSeconds) || 15);
+    setInterval(function () {
+      if (document.hidden) { return; }
+      fetch(window.location.href, { credentials: "same-origin" }).then(function (r) {
+        return r.ok ? r.text() : null;
+      }).then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        sections.forEach(function (section) {
+          var next = fresh.getElementById(section.id);
+          if (!next || next.innerHTML === section.innerHTML) { return; }
+          section.querySelectorAll(".js-plotly-plot").forEach(function (el) { Plotly.purge(el); });
+          section.innerHTML = next.innerHTML;
+          if (typeof Plotly !== "undefined") { seriesCharts(section); }
+        });
+      }).catch(function () { /* a missed refresh: the next one tries again */ });
+    }, seconds * 1000);
   }
 
   function start() {
     previews();
     confirms();
+    liveSections();
     if (typeof Plotly === "undefined") { return; }
     metricCharts();
     var data = compareData();
