@@ -137,7 +137,8 @@ def test_a_failing_job_is_recorded_and_the_scheduler_goes_on(
     good = _monitor(store)
     bad = _monitor(store, "churn-broken", window="not a duration")
     scheduler = replicas(schedules=["no_such_module_xyz:flow"])
-    _until(lambda: scheduler.passes >= 3)
+    pipeline_job = "pipeline:no_such_module_xyz:flow"
+    _until(lambda: scheduler.passes >= 3 and pipeline_job in scheduler.jobs)
     assert scheduler.jobs[good].runs == 1
     assert scheduler.jobs[bad].runs == 0
     assert "InvalidArgument" in (scheduler.jobs[bad].last_error or "")
@@ -146,6 +147,31 @@ def test_a_failing_job_is_recorded_and_the_scheduler_goes_on(
     status = scheduler.status()
     assert {e["job"] for e in status["errors"]} >= {bad, "pipeline:no_such_module_xyz:flow"}
     assert status["leading"] is True and status["passes"] >= 3
+
+
+def test_a_long_loop_pass_does_not_hold_the_monitors_back(
+    store: SqlStore, artifact_store: FsspecArtifactStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    job = _monitor(store)
+    release, entered = threading.Event(), threading.Event()
+
+    def long_training() -> None:  # a loop pass that trains for a long time
+        entered.set()
+        release.wait(30)
+
+    monkeypatch.setattr(ServerScheduler, "_run_policies", lambda self: long_training())
+    scheduler = ServerScheduler(store, artifact_store, policies=["loop.yaml"], interval=TICK)
+    scheduler.start()
+    try:
+        assert entered.wait(10)
+        passes = scheduler.passes
+        _until(lambda: scheduler.passes >= passes + 3 and job in scheduler.jobs)
+        assert scheduler.jobs[job].runs == 1 and not release.is_set()  # the loop still trains
+    finally:
+        release.set()
+        scheduler.stop()
 
 
 def test_stopping_releases_the_lease(

@@ -14,8 +14,10 @@ leads, and only the leader runs the work that is due:
   new leader neither repeats nor skips a tick);
 * the loop policies of ``settings.policies`` (:meth:`loopml.loop.runner.LoopRunner.run_once`).
 
-The lease is kept by its own thread, so that a long job does not let it lapse; the work runs
-in another thread, one job after the other, never on the event loop. A failing job is logged
+The lease is kept by its own thread, so that a long job does not let it lapse. Each kind of
+work has a thread of its own (monitors; pipelines; the loop), never the event loop, so that a
+long training run of the loop or a long pipeline does not hold the monitors back; within a
+kind, jobs run one after the other. A failing job is logged
 and recorded (``GET /api/v1/server/scheduler``) and tried again on its next turn; it never
 stops the scheduler. Stopping releases the lease, so that another replica takes over at its
 next attempt rather than after the lease expires.
@@ -135,18 +137,27 @@ class ServerScheduler:
     # --- life ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the lease and work threads (daemons: they never keep a process alive)."""
+        """Start the lease thread and a work thread per kind of work (daemons: they never keep
+        a process alive)."""
         if self._threads:
             return
         self._stop.clear()
         self._started = dt.datetime.now(dt.UTC)
-        for target, name in ((self._lease_loop, "lease"), (self._work_loop, "work")):
+        loops: list[tuple[Callable[[], None], str]] = [
+            (self._lease_loop, "lease"),
+            (functools.partial(self._work_loop, self._monitor_pass), "monitors"),
+        ]
+        if self.schedules:
+            loops.append((functools.partial(self._work_loop, self._run_schedules), "pipelines"))
+        if self.policies:
+            loops.append((functools.partial(self._work_loop, self._run_policies), "loop"))
+        for target, name in loops:
             thread = threading.Thread(target=target, name=f"loopml-scheduler-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop both threads (after the job at hand) and release the lease if held."""
+        """Stop the threads (after the jobs at hand) and release the lease if held."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
@@ -195,31 +206,37 @@ class ServerScheduler:
 
     # --- the work ------------------------------------------------------------------------------
 
-    def _work_loop(self) -> None:
+    def _work_loop(self, work: Callable[[], None]) -> None:
         # The first pass comes one interval after the start: the lease is settled by then.
         while not self._stop.wait(self.interval):
             if self.leading:
                 try:
-                    self.run_pending()
-                except Exception as exc:  # run_pending records its jobs' failures; this is a bug
+                    work()
+                except Exception as exc:  # the jobs record their own failures; this is a bug
                     self._failed("scheduler", exc)
 
     def run_pending(self) -> None:
-        """One pass over the work that is due (monitors, pipelines, loop policies); the caller
-        checks it leads. Failures are recorded, never raised."""
-        self._run_monitors()
+        """One pass over all the work that is due (monitors, pipelines, loop policies), one
+        kind after the other; the caller checks it leads. Failures are recorded, never
+        raised."""
         self._run_schedules()
         self._run_policies()
+        self._monitor_pass()
+
+    def _monitor_pass(self) -> None:
+        """The monitors that are due; ``passes`` counts these passes."""
+        self._run_monitors()
         with self._lock:
             self.passes += 1
             self.last_pass = now_ms()
 
     def _client_of(self) -> Client:
-        if self._client is None:
-            from loopml.client import Client
+        with self._lock:  # the work threads share one client
+            if self._client is None:
+                from loopml.client import Client
 
-            self._client = Client(store=self.store, artifacts=self.artifacts)
-        return self._client
+                self._client = Client(store=self.store, artifacts=self.artifacts)
+            return self._client
 
     def _job(self, name: str, work: Callable[[], object]) -> bool:
         """Run one job if this process still leads; record its outcome."""
