@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal
 
-from loopml.errors import InvalidArgument
+from loopml.errors import InvalidArgument, NotFound
 
 __all__ = [
     "MAX_ATTEMPT_KEY",
@@ -37,12 +37,15 @@ __all__ = [
     "Member",
     "ServerEvent",
     "TokenKind",
+    "account_not_found",
     "check_account_name",
+    "check_password_for",
     "check_role",
     "hash_password",
     "hash_token",
     "new_token",
     "role_allows",
+    "token_not_found",
     "verify_password",
 ]
 
@@ -215,7 +218,6 @@ class AuthStore(abc.ABC):
 
     # --- accounts ------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def create_account(
         self,
         name: str,
@@ -231,6 +233,21 @@ class AuthStore(abc.ABC):
             AlreadyExists: an account has this name.
             InvalidArgument: a bad name or kind, or a password for a service account.
         """
+        check_account_name(name)
+        check_kind(kind, ("user", "service"), "account kind")
+        check_password_for(kind, password_hash)
+        return self._create_account(name, kind, bool(server_admin), password_hash, created_at)
+
+    @abc.abstractmethod
+    def _create_account(
+        self,
+        name: str,
+        kind: AccountKind,
+        server_admin: bool,
+        password_hash: str | None,
+        created_at: int,
+    ) -> Account:
+        """:meth:`create_account` on checked arguments."""
 
     @abc.abstractmethod
     def get_account(self, name: str) -> Account:
@@ -270,7 +287,6 @@ class AuthStore(abc.ABC):
 
     # --- tokens --------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def create_token(
         self,
         owner: str,
@@ -285,8 +301,25 @@ class AuthStore(abc.ABC):
 
         Raises:
             NotFound: there is no such account.
+            AlreadyExists: a token has this hash.
             InvalidArgument: a bad name, kind or hash.
         """
+        check_token_name(name)
+        check_token_hash(token_hash)
+        check_kind(kind, ("api", "session"), "token kind")
+        return self._create_token(owner, name, token_hash, kind, created_at, expires_at)
+
+    @abc.abstractmethod
+    def _create_token(
+        self,
+        owner: str,
+        name: str,
+        token_hash: str,
+        kind: TokenKind,
+        created_at: int,
+        expires_at: int | None,
+    ) -> ApiToken:
+        """:meth:`create_token` on checked arguments."""
 
     @abc.abstractmethod
     def lookup_token(self, token_hash: str) -> tuple[ApiToken, Account] | None:
@@ -321,7 +354,6 @@ class AuthStore(abc.ABC):
 
     # --- roles ---------------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def set_role(self, project_id: str, name: str, role: str) -> Member:
         """Give ``name`` ``role`` on the project (replacing any role it had).
 
@@ -329,6 +361,11 @@ class AuthStore(abc.ABC):
             NotFound: there is no such account. ProjectNotFound: no such project (SQL).
             InvalidArgument: a bad role.
         """
+        return self._set_role(project_id, name, check_role(role))
+
+    @abc.abstractmethod
+    def _set_role(self, project_id: str, name: str, role: str) -> Member:
+        """:meth:`set_role` with a checked role."""
 
     @abc.abstractmethod
     def remove_role(self, project_id: str, name: str) -> bool:
@@ -344,16 +381,19 @@ class AuthStore(abc.ABC):
 
     # --- bootstrap -----------------------------------------------------------------------------
 
-    @abc.abstractmethod
     def claim_bootstrap(self, token_hash: str, created_at: int) -> bool:
         """Make ``token_hash`` the bootstrap token if there is none yet (atomic); whether it
         became the one. A consumed bootstrap token is never replaced."""
+        return self._claim_bootstrap(check_token_hash(token_hash), created_at)
+
+    @abc.abstractmethod
+    def _claim_bootstrap(self, token_hash: str, created_at: int) -> bool:
+        """:meth:`claim_bootstrap` with a checked hash."""
 
     @abc.abstractmethod
     def bootstrap_pending(self) -> bool:
         """Whether a bootstrap token waits to be used."""
 
-    @abc.abstractmethod
     def bootstrap_admin(
         self, token_hash: str, name: str, password_hash: str, at: int
     ) -> Account | None:
@@ -362,7 +402,15 @@ class AuthStore(abc.ABC):
 
         Raises:
             AlreadyExists: an account has this name (the token stays pending).
+            InvalidArgument: a bad name.
         """
+        return self._bootstrap_admin(token_hash, check_account_name(name), password_hash, at)
+
+    @abc.abstractmethod
+    def _bootstrap_admin(
+        self, token_hash: str, name: str, password_hash: str, at: int
+    ) -> Account | None:
+        """:meth:`bootstrap_admin` with a checked name."""
 
     # --- sign-in attempts ----------------------------------------------------------------------
 
@@ -406,6 +454,25 @@ class AuthStore(abc.ABC):
         self, *, since: int | None = None, max_results: int = 100
     ) -> list[ServerEvent]:
         """Server-wide audit events, newest first (then latest written first)."""
+
+
+def account_not_found(name: str) -> NotFound:
+    """The error for a missing account (every backend says the same)."""
+    return NotFound(
+        f"account {name!r} does not exist; list accounts with `loopml users list` or create it "
+        "with `loopml users create NAME`"
+    )
+
+
+def token_not_found(token_id: str) -> NotFound:
+    """The error for a missing token."""
+    return NotFound(f"token {token_id!r} does not exist; list tokens with GET /api/v1/auth/tokens")
+
+
+def check_password_for(kind: str, password_hash: str | None) -> None:
+    """A service account has no password."""
+    if kind == "service" and password_hash is not None:
+        raise InvalidArgument("a service account has no password; it signs in with API tokens")
 
 
 def check_token_hash(value: object) -> str:

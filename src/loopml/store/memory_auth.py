@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 
-from loopml.errors import AlreadyExists, InvalidArgument, NotFound
+from loopml.errors import AlreadyExists
 from loopml.store.auth import (
     Account,
     AccountKind,
@@ -15,31 +15,13 @@ from loopml.store.auth import (
     Member,
     ServerEvent,
     TokenKind,
-    check_account_name,
-    check_kind,
-    check_role,
-    check_token_hash,
-    check_token_name,
+    account_not_found,
+    check_password_for,
+    token_not_found,
 )
 from loopml.store.base import new_id
 
-__all__ = ["InMemoryAuthStore", "account_not_found", "token_not_found"]
-
-
-def account_not_found(name: str) -> NotFound:
-    return NotFound(
-        f"account {name!r} does not exist; list accounts with `loopml users list` or create it "
-        "with `loopml users create NAME`"
-    )
-
-
-def token_not_found(token_id: str) -> NotFound:
-    return NotFound(f"token {token_id!r} does not exist; list tokens with GET /api/v1/auth/tokens")
-
-
-def check_password_for(kind: str, password_hash: str | None) -> None:
-    if kind == "service" and password_hash is not None:
-        raise InvalidArgument("a service account has no password; it signs in with API tokens")
+__all__ = ["InMemoryAuthStore"]
 
 
 class InMemoryAuthStore(AuthStore):
@@ -58,22 +40,18 @@ class InMemoryAuthStore(AuthStore):
 
     # --- accounts ------------------------------------------------------------------------------
 
-    def create_account(
+    def _create_account(
         self,
         name: str,
         kind: AccountKind,
-        *,
-        server_admin: bool = False,
-        password_hash: str | None = None,
+        server_admin: bool,
+        password_hash: str | None,
         created_at: int,
     ) -> Account:
-        check_account_name(name)
-        check_kind(kind, ("user", "service"), "account kind")
-        check_password_for(kind, password_hash)
         with self._lock:
-            return self._create(name, kind, server_admin, password_hash, created_at)
+            return self._add_account(name, kind, server_admin, password_hash, created_at)
 
-    def _create(
+    def _add_account(
         self,
         name: str,
         kind: AccountKind,
@@ -134,19 +112,15 @@ class InMemoryAuthStore(AuthStore):
 
     # --- tokens --------------------------------------------------------------------------------
 
-    def create_token(
+    def _create_token(
         self,
         owner: str,
         name: str,
         token_hash: str,
-        *,
-        kind: TokenKind = "api",
+        kind: TokenKind,
         created_at: int,
-        expires_at: int | None = None,
+        expires_at: int | None,
     ) -> ApiToken:
-        check_token_name(name)
-        check_token_hash(token_hash)
-        check_kind(kind, ("api", "session"), "token kind")
         with self._lock:
             self.get_account(owner)
             if token_hash in self._by_hash:
@@ -198,8 +172,7 @@ class InMemoryAuthStore(AuthStore):
 
     # --- roles ---------------------------------------------------------------------------------
 
-    def set_role(self, project_id: str, name: str, role: str) -> Member:
-        check_role(role)
+    def _set_role(self, project_id: str, name: str, role: str) -> Member:
         with self._lock:
             self.get_account(name)
             self._roles[(project_id, name)] = role
@@ -220,8 +193,7 @@ class InMemoryAuthStore(AuthStore):
 
     # --- bootstrap -----------------------------------------------------------------------------
 
-    def claim_bootstrap(self, token_hash: str, created_at: int) -> bool:
-        check_token_hash(token_hash)
+    def _claim_bootstrap(self, token_hash: str, created_at: int) -> bool:
         with self._lock:
             if self._bootstrap is not None:
                 return False
@@ -232,16 +204,15 @@ class InMemoryAuthStore(AuthStore):
         with self._lock:
             return self._bootstrap is not None and self._bootstrap[1] is None
 
-    def bootstrap_admin(
+    def _bootstrap_admin(
         self, token_hash: str, name: str, password_hash: str, at: int
     ) -> Account | None:
-        check_account_name(name)
         with self._lock:
             if self._bootstrap is None or self._bootstrap[1] is not None:
                 return None
             if self._bootstrap[0] != token_hash:
                 return None
-            account = self._create(name, "user", True, password_hash, at)
+            account = self._add_account(name, "user", True, password_hash, at)
             self._bootstrap = (token_hash, at)
             return account
 

@@ -24,14 +24,11 @@ from loopml.store.auth import (
     Member,
     ServerEvent,
     TokenKind,
-    check_account_name,
-    check_kind,
-    check_role,
-    check_token_hash,
-    check_token_name,
+    account_not_found,
+    check_password_for,
+    token_not_found,
 )
 from loopml.store.base import new_id
-from loopml.store.memory_auth import account_not_found, check_password_for, token_not_found
 from loopml.store.sql import engine as eng
 from loopml.store.sql.tables import (
     accounts,
@@ -108,18 +105,14 @@ class SqlAuthStore(AuthStore):
 
     # --- accounts ------------------------------------------------------------------------------
 
-    def create_account(
+    def _create_account(
         self,
         name: str,
         kind: AccountKind,
-        *,
-        server_admin: bool = False,
-        password_hash: str | None = None,
+        server_admin: bool,
+        password_hash: str | None,
         created_at: int,
     ) -> Account:
-        check_account_name(name)
-        check_kind(kind, ("user", "service"), "account kind")
-        check_password_for(kind, password_hash)
 
         def tx(conn: Connection) -> Account:
             return self._insert_account(conn, name, kind, server_admin, password_hash, created_at)
@@ -211,19 +204,15 @@ class SqlAuthStore(AuthStore):
 
     # --- tokens --------------------------------------------------------------------------------
 
-    def create_token(
+    def _create_token(
         self,
         owner: str,
         name: str,
         token_hash: str,
-        *,
-        kind: TokenKind = "api",
+        kind: TokenKind,
         created_at: int,
-        expires_at: int | None = None,
+        expires_at: int | None,
     ) -> ApiToken:
-        check_token_name(name)
-        check_token_hash(token_hash)
-        check_kind(kind, ("api", "session"), "token kind")
         token = ApiToken(new_id(), owner, name, kind, created_at, expires_at)
 
         def tx(conn: Connection) -> ApiToken:
@@ -299,8 +288,7 @@ class SqlAuthStore(AuthStore):
 
     # --- roles ---------------------------------------------------------------------------------
 
-    def set_role(self, project_id: str, name: str, role: str) -> Member:
-        check_role(role)
+    def _set_role(self, project_id: str, name: str, role: str) -> Member:
 
         def tx(conn: Connection) -> Member:
             if (
@@ -342,8 +330,7 @@ class SqlAuthStore(AuthStore):
 
     # --- bootstrap -----------------------------------------------------------------------------
 
-    def claim_bootstrap(self, token_hash: str, created_at: int) -> bool:
-        check_token_hash(token_hash)
+    def _claim_bootstrap(self, token_hash: str, created_at: int) -> bool:
 
         def tx(conn: Connection) -> bool:
             if conn.execute(sa.select(auth_bootstrap.c.id)).first() is not None:
@@ -362,10 +349,9 @@ class SqlAuthStore(AuthStore):
         query = sa.select(auth_bootstrap.c.id).where(auth_bootstrap.c.consumed_at.is_(None))
         return self._read(lambda conn: conn.execute(query).first() is not None)
 
-    def bootstrap_admin(
+    def _bootstrap_admin(
         self, token_hash: str, name: str, password_hash: str, at: int
     ) -> Account | None:
-        check_account_name(name)
 
         def tx(conn: Connection) -> Account | None:
             consumed = conn.execute(
