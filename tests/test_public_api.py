@@ -39,6 +39,7 @@ TOP_LEVEL = [
     "RunComparison",
     "RunStatus",
     "Tag",
+    "TrafficWindow",
     "WindowProfile",
     "__version__",
     "active_run",

@@ -215,6 +215,12 @@ def schemas(draw: st.DrawFn) -> Schema:
     )
 
 
+def test_yaml_keeps_unicode_line_breaks() -> None:
+    for text in ("\x85", "a\x85b", "\u2028x", "x\u2029", "tab\there"):
+        schema = Schema((ColumnSchema("a", "integer"),), description=text)
+        assert Schema.from_yaml(schema.to_yaml()).description == text
+
+
 @given(schemas())
 def test_round_trips_property(schema: Schema) -> None:
     assert Schema.from_dict(json.loads(json.dumps(schema.to_dict()))) == schema
