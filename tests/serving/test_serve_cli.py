@@ -136,6 +136,45 @@ def test_deployments_cli(bc_store: Any, tmp_path: Path) -> None:
     assert "primary gets 75%, canary gets 25%" in r.output
     r = runner.invoke(app, [*base, "show", "bc", "--json"])
     data = json.loads(r.output)
+    assert data["last_hour"] == {}  # nothing served yet
+    minute = int(time.time()) // 60 * 60_000
+    for route, version, requests, errors in (
+        ("primary", "bc/1", 300, 6),
+        ("canary", "bc/2", 100, 1),
+        ("", "", 4, 0),
+    ):
+        for process in range(2):  # two serving processes' fragments of one minute
+            bc_store.log_traffic_window(
+                "bc",
+                route=route,
+                model_version=version,
+                window_start=minute - 60_000,
+                window_seconds=60,
+                requests=requests // 2,
+                client_errors=requests // 2 if route == "" else 0,
+                server_errors=errors // 2 if process == 0 else errors - errors // 2,
+            )
+    bc_store.log_traffic_window(  # two hours ago: not in the last hour
+        "bc",
+        route="primary",
+        model_version="bc/1",
+        window_start=minute - 7_200_000,
+        window_seconds=60,
+        requests=999,
+    )
+    r = runner.invoke(app, [*base, "show", "bc", "--json"])
+    data = json.loads(r.output)
+    assert data["last_hour"] == {
+        "": {"requests": 4, "client_errors": 4, "server_errors": 0},
+        "canary": {"requests": 100, "client_errors": 0, "server_errors": 1},
+        "primary": {"requests": 300, "client_errors": 0, "server_errors": 6},
+    }
+    r = runner.invoke(app, [*base, "show", "bc"])
+    assert r.exit_code == 0, r.output
+    assert "6 (2.0%)" in r.output and "1 (1.0%)" in r.output
+    assert "refused before routing in the last hour: 4 requests" in r.output
+    r = runner.invoke(app, [*base, "show", "bc", "--json"])
+    data = json.loads(r.output)
     assert data["revision"] == 2
     assert {x["name"]: x["resolves_to"] for x in data["routes"]} == {
         "primary": "bc/1",

@@ -96,9 +96,20 @@ def show(
     project: ProjectOption = None,
     json: JsonOption = False,
 ) -> None:
-    """A deployment's routes, models and settings, and the versions they resolve to."""
+    """A deployment's routes, models and settings, the versions they resolve to, and each
+    route's requests and errors of the last hour (stored by the serving processes)."""
+    from loopml.entities import now_ms
+    from loopml.serving.traffic import merge_windows
+
     client = open_client(ctx)
     dep = client.get_deployment(name, project=project)
+    since = now_ms() - 3_600_000
+    hour: dict[str, list[int]] = {}
+    for t in merge_windows(client.list_traffic_windows(name, start=since, project=project)):
+        counts = hour.setdefault(t.route, [0, 0, 0])
+        counts[0] += t.requests
+        counts[1] += t.client_errors
+        counts[2] += t.server_errors
     resolved: dict[str, str] = {}
     for r in dep.routes:
         try:
@@ -110,6 +121,10 @@ def show(
         data = _dict(dep)
         for route in data["routes"]:
             route["resolves_to"] = resolved[route["name"]]
+        data["last_hour"] = {
+            route: {"requests": c[0], "client_errors": c[1], "server_errors": c[2]}
+            for route, c in sorted(hour.items())
+        }
         output.print_json(data)
         return
     con = output.console()
@@ -124,16 +139,29 @@ def show(
             ("description", dep.description or ""),
         ],
     )
-    table = output.table("route", "role", "weight", "model", "version")
+    table = output.table(
+        "route", "role", "weight", "model", "version", "requests (1 h)", "5xx", "4xx"
+    )
     for r in dep.routes:
+        counts = hour.get(r.name, [0, 0, 0])
         table.add_row(
             output.escape(r.name),
             str(r.role),
             f"{r.weight:g}",
             output.escape(r.model_uri),
             output.escape(resolved[r.name]),
+            f"{counts[0]:,}",
+            _share(counts[2], counts[0]),
+            _share(counts[1], counts[0]),
         )
     con.print(table)
+    refused = hour.get("", [0, 0, 0])
+    if refused[0]:
+        con.print(f"refused before routing in the last hour: {refused[0]:,} requests")
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part:,} ({100 * part / whole:.1f}%)" if whole else "0"
 
 
 def _pairs(items: list[str], what: str) -> dict[str, str]:

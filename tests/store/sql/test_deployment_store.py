@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from loopml.entities import PredictionSegment, Route, RouteRole, WindowProfile
+from loopml.entities import PredictionSegment, Route, RouteRole, TrafficWindow, WindowProfile
 from loopml.errors import StoreError
 from loopml.store import open_store
 from loopml.store.base import Store, new_id
@@ -65,6 +65,7 @@ def _setup(store: Store) -> str:
     store.add_window_profile(
         WindowProfile(new_id(), pid, "api", "primary", "churn/1", 0, 60, 1, {"rows": 1})
     )
+    store.add_traffic_window(TrafficWindow(new_id(), pid, "api", "primary", "churn/1", 0, 60, 9))
     return pid
 
 
@@ -181,7 +182,17 @@ def test_deleting_a_project_row_cascades_on_sqlite(tmp_path: Path) -> None:
             conn.execute(sa.text("DELETE FROM projects WHERE project_id = :p"), {"p": pid})
             counts = {
                 table: conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
-                for table in ("deployments", "prediction_segments", "window_profiles")
+                for table in (
+                    "deployments",
+                    "prediction_segments",
+                    "window_profiles",
+                    "traffic_windows",
+                )
             }
-        assert counts == {"deployments": 1, "prediction_segments": 0, "window_profiles": 0}
+        assert counts == {
+            "deployments": 1,
+            "prediction_segments": 0,
+            "window_profiles": 0,
+            "traffic_windows": 0,
+        }
         assert store.get_deployment(keep, "api").name == "api"
