@@ -189,3 +189,41 @@ def test_judge_rules() -> None:
     )
     labeled.challenger.metric = 0.925
     assert judge(shadow, labeled).action == "promote"
+
+
+def test_error_rate_from_the_traffic_windows(tmp_path: Path) -> None:
+    """Without server URLs, the exact counts the serving processes stored win over the
+    estimate from the log; windows of another version, route or before the start are left
+    out."""
+    from loopml.loop.live import _errors, _traffic
+
+    client = loopml.Client(str(tmp_path / "store"))
+    start = 1_800_000_030_000  # mid-minute
+    minute = start - start % 60_000
+    for window_start, route, version, requests, failed in (
+        (minute, "challenger", "clf/2", 40, 2),  # the minute the rollout started in
+        (minute + 60_000, "challenger", "clf/2", 60, 1),
+        (minute + 60_000, "challenger", "clf/2", 50, 0),  # another process
+        (minute - 60_000, "challenger", "clf/2", 99, 99),  # ended before the start
+        (minute + 60_000, "challenger", "clf/1", 70, 70),  # the previous cycle's version
+        (minute + 60_000, "primary", "clf/1", 500, 0),
+    ):
+        client.log_traffic_window(
+            "clf",
+            route=route,
+            model_version=version,
+            window_start=window_start,
+            window_seconds=60,
+            requests=requests,
+            server_errors=failed,
+        )
+    counted = _traffic(client, "clf", "challenger", "clf/2", start, None)
+    assert counted == (150, 3)
+    assert _traffic(client, "clf", "challenger", "clf/3", start, None) is None
+    canary = Rollout.model_validate({"criteria": {"max_error_rate": 0.01}})
+    ev = _ev(error_rate=None)
+    _errors(ev, canary, "clf/2", None, counted)
+    assert (ev.error_source, ev.attempts, ev.error_significant) == ("traffic", 150, True)
+    assert ev.error_rate == pytest.approx(0.02)
+    verdict = judge(canary, ev)
+    assert verdict.action == "rollback" and "traffic windows" in verdict.reason

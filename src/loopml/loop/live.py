@@ -23,7 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Evidence", "RouteStats", "Verdict", "gather", "judge", "scrape"]
 
-_SOURCES = {"metrics": "from the servers", "log": "estimated from the log", "none": ""}
+_SOURCES = {
+    "metrics": "from the servers",
+    "traffic": "from the servers' traffic windows",
+    "log": "estimated from the log",
+    "none": "",
+}
 _Z = 3.0  # how many standard deviations a shortfall of logged answers must be to count
 
 
@@ -56,8 +61,8 @@ class Evidence:
         challenger, primary: each route's figures.
         elapsed_s: seconds since the rollout started.
         error_rate: the challenger's failed requests over its attempts (None: not measured).
-        error_source: ``metrics`` (the servers' counters), ``log`` (estimated from answers
-            missing in the log) or ``none``.
+        error_source: ``metrics`` (the servers' counters), ``traffic`` (the traffic windows
+            they stored), ``log`` (estimated from answers missing in the log) or ``none``.
         error_significant: for an estimate: whether the shortfall is beyond chance.
         attempts: the requests the challenger got (or, estimated, should have got).
         agreement: shadow: the share of compared predictions equal to the primary's.
@@ -236,13 +241,50 @@ def gather(
             primary = primary[primary["prediction_id"].isin(compared)]
         ev.challenger.labeled, ev.challenger.metric = _metric(mine, labels, criterion.metric)
         ev.primary.labeled, ev.primary.metric = _metric(primary, labels, criterion.metric)
-    _errors(ev, rollout, version_label, baseline)
+    counted = _traffic(client, deployment, rollout.route, version_label, started_at, project)
+    _errors(ev, rollout, version_label, baseline, counted)
     return ev
 
 
+def _traffic(
+    client: Client,
+    deployment: str,
+    route: str,
+    version_label: str,
+    started_at: int,
+    project: str | None,
+) -> tuple[int, int] | None:
+    """The challenger's requests and failures (4xx and 5xx: a canary's refusals and errors fell
+    back to the primary, a shadow's were dropped) in the traffic windows the serving processes
+    stored since the rollout started, or None when there are none yet."""
+    windows = [
+        w
+        for w in client.list_traffic_windows(
+            deployment, start=started_at - 3_600_000, route=route, project=project
+        )
+        if w.model_version == version_label
+        and w.window_start + w.window_seconds * 1000 > started_at
+    ]
+    if not windows:
+        return None
+    requests = sum(w.requests for w in windows)
+    return requests, sum(w.client_errors + w.server_errors for w in windows)
+
+
 def _errors(
-    ev: Evidence, rollout: Rollout, version_label: str, baseline: dict[str, float] | None
+    ev: Evidence,
+    rollout: Rollout,
+    version_label: str,
+    baseline: dict[str, float] | None,
+    traffic: tuple[int, int] | None = None,
 ) -> None:
+    if traffic is not None and not rollout.servers:
+        requests, errors = traffic
+        ev.attempts = requests
+        ev.error_source = "traffic"
+        ev.error_rate = errors / requests if requests else None
+        ev.error_significant = True
+        return
     if rollout.servers:
         now = scrape(rollout.servers, rollout.route, version_label)
         base = baseline or {}

@@ -228,8 +228,10 @@ class Rollout(_Model):
         predictions: shadow: the compared predictions before a decision.
         max_duration: roll back when the evidence is still missing after this long.
         servers: base URLs of the serving processes (``http://host:8080``); their
-            ``/metrics`` give the exact error counts. Without them the error rate is estimated
-            from the prediction log (requests the challenger should have answered and did not).
+            ``/metrics`` give the exact error counts, live. Without them the counts come from
+            the traffic windows the servers store each minute, and before the first of those
+            the error rate is estimated from the prediction log (requests the challenger
+            should have answered and did not).
     """
 
     strategy: Literal["canary", "shadow"] = "canary"
