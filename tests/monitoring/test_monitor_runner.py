@@ -119,6 +119,47 @@ def test_a_route_filter_and_a_run_without_data(
     assert r.metrics["rows"] == 70
 
 
+def test_error_rates_from_the_traffic_windows_and_an_alert_on_them(
+    mon_client: loopml.Client, log_predictions: LogFn
+) -> None:
+    for h in range(2):
+        log_predictions(make_frame(100, seed=20 + h), T0 + h * HOUR)
+        for minute in range(60):  # the servers' counts; the second hour fails 5 % of requests
+            for route, version in (("primary", "churn/1"), ("canary", "churn/2")):
+                mon_client.log_traffic_window(
+                    "churn",
+                    route=route,
+                    model_version=version,
+                    window_start=T0 + h * HOUR + minute * 60_000,
+                    window_seconds=60,
+                    requests=20,
+                    client_errors=1,
+                    server_errors=h if route == "canary" else 0,
+                )
+    name = _monitor(
+        mon_client,
+        alerts=[{"name": "failing", "metric": "error_rate", "op": ">", "threshold": 0.01}],
+    )
+    first, second = run_monitor(mon_client, name, now=T0 + 2 * HOUR + 1).results
+    assert first.metrics["requests"] == second.metrics["requests"] == 2_400
+    assert first.metrics["error_rate"] == 0.0
+    assert second.metrics["error_rate"] == pytest.approx(60 / 2_400)
+    assert second.metrics["client_error_rate"] == pytest.approx(0.05)
+    assert second.details["latency"]["server_errors"] == 60
+    assert 1.0 <= second.metrics["latency_p50_ms"] <= 10.0  # from the log, beside them
+    [alert] = mon_client.list_alerts(monitor=name)
+    assert alert.rule == "failing" and alert.state == "firing"
+    canary = _monitor_named(mon_client, "canary-only", route="canary")
+    _, only = run_monitor(mon_client, canary, now=T0 + 2 * HOUR + 1).results
+    assert only.metrics["requests"] == 1_200
+    assert only.metrics["error_rate"] == pytest.approx(60 / 1_200)
+
+
+def _monitor_named(client: loopml.Client, name: str, **spec: object) -> str:
+    create_monitor(client, name, {"deployment": "churn", "window": "1h", **spec})
+    return name
+
+
 def test_dataset_monitor_checks_each_new_version(mon_client: loopml.Client) -> None:
     from loopml.data import log_dataset
 

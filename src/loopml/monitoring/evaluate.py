@@ -129,6 +129,8 @@ def evaluate_window(
             if exact:
                 _exact_ks(src, frame, exact, out.details["reference"]["uri"], out)
             _from_log(src, frame, out)
+    if spec.latency.enabled:
+        _errors(src, window, out)
     if out.metrics.get("dataset_drift") == 1.0:
         out.status = "drifted"
     return out
@@ -440,6 +442,34 @@ def _from_log(src: _Sources, frame: pd.DataFrame, out: Evaluation) -> None:
             out.metrics["labelled"] = float(result["labelled"])
             for name, value in result["metrics"].items():
                 out.metrics[name] = value
+
+
+def _errors(src: _Sources, window: Window, out: Evaluation) -> None:
+    """The window's requests and error rates, from the traffic windows the serving processes
+    stored (every answer counts, failures too, which the prediction log never sees)."""
+    spec = src.spec
+    assert spec.deployment is not None
+    windows = src.client.list_traffic_windows(
+        spec.deployment, start=window.start, end=window.end, route=spec.route, project=src.project
+    )
+    requests = sum(w.requests for w in windows)
+    if not requests:
+        return
+    server = sum(w.server_errors for w in windows)
+    client = sum(w.client_errors for w in windows)
+    counts = {
+        "served_requests": requests,
+        "server_errors": server,
+        "client_errors": client,
+        "error_rate": server / requests,
+        "client_error_rate": client / requests,
+    }
+    out.details.setdefault("latency", {}).update(counts)
+    out.metrics.update(
+        requests=float(requests),
+        error_rate=server / requests,
+        client_error_rate=client / requests,
+    )
 
 
 def _log_rows(

@@ -397,10 +397,11 @@ def _latency_section(c: Mapping[str, Any], times: list[int], selected: int | Non
         )
     lat = c["latency"]
     if lat is not None:
-        facts = [("requests", _n(lat.get("requests")))]
+        facts = [("requests", _n(lat.get("served_requests", lat.get("requests"))))]
         facts += [(k, f"{_n(as_float(lat.get(k + '_ms')), 3)} ms") for k in ("p50", "p90", "p99")]
         if "error_rate" in lat:
-            facts.append(("error rate", _share(as_float(lat["error_rate"]), 1)))
+            facts.append(("error rate (5xx)", _share(as_float(lat["error_rate"]), 1)))
+            facts.append(("client errors (4xx)", _share(as_float(lat["client_error_rate"]), 1)))
         out += _tiles(facts)
     return out
 
