@@ -29,6 +29,10 @@ request an ``httpx`` call from this process over a keep-alive connection:
    file; wall time, points/s, and the points and params read back.
 5. **100,000 runs on PostgreSQL** (throwaway database, ``COPY``-loaded, ``VACUUM ANALYZE``):
    the same searches and the runs page.
+6. **A deployment's page** with a day of traffic (1,440 minutes x 2 routes x 2 serving
+   processes of traffic windows; the page reads the latest 5,000) and 2,000 prediction-log
+   segments, the latest 30 of them real Parquet files of 10,000 predictions (the latency
+   percentiles): ``GET /projects/P/deployments/D`` (no peer page).
 
 ``mlflow server`` runs with ``--workers 1`` (about 8x faster per request than its default of 4
 on this box, see shared/bench/RESULTS.md) and ``MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false`` (no 7
@@ -272,6 +276,83 @@ def populate(store: Any, project: str, n: int, chunk: int = 10_000) -> tuple[str
     """Bulk-load n finished runs (10 params + 5 latest metrics) into loopml's SQL tables, as
     ``bench/tracking.py``'s 100k-run search does (:func:`tracking.bulk_load`)."""
     return bulk_load(store, project, n, params=N_PARAMS, metrics=N_METRICS, chunk=chunk)
+
+
+def seed_deployment(store_uri: str, artifacts: Path, project: str) -> tuple[str, float]:
+    """A deployment with a day of traffic windows and 2,000 segments (the latest 30 of them
+    real Parquet files of 10,000 predictions) in the server's stores."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import loopml
+    from loopml.entities import PredictionSegment, TrafficWindow
+    from loopml.store.base import new_id
+
+    t0 = time.perf_counter()
+    client = loopml.Client(store_uri, str(artifacts))
+    try:
+        store = client.store
+        pid = store.get_or_create_project(project).project_id
+        routes = [
+            {"name": "primary", "model_uri": "models:/churn@champion", "role": "primary"},
+            {"name": "canary", "model_uri": "models:/churn/4", "role": "canary", "weight": 0.1},
+        ]
+        store.create_deployment(pid, "churn-api", routes, actor="bench")
+        rng = np.random.default_rng(0)
+        day = int(time.time() * 1000) // 60_000 * 60_000 - 86_400_000
+        for k in range(2000):
+            start = day + k * 43_000
+            if k >= 1970:
+                n = 10_000
+                table = pa.table(
+                    {
+                        "route": ["primary"] * 9_000 + ["canary"] * 1_000,
+                        "latency_ms": pa.array(rng.gamma(2.0, 1.0, n), pa.float32()),
+                    }
+                )
+                buf = io.BytesIO()
+                pq.write_table(table, buf)
+                digest, size = client.artifacts.put(buf.getvalue())
+            else:
+                digest, size = "ab" * 32, 1
+            store.add_prediction_segment(
+                PredictionSegment(
+                    new_id(),
+                    pid,
+                    "churn-api",
+                    start,
+                    start + 42_000,
+                    10_000,
+                    f"sha256:{digest}",
+                    digest=digest,
+                    size_bytes=size,
+                    routes=("canary", "primary"),
+                )
+            )
+        for minute in range(1440):
+            for route, version, share in (("primary", "churn/3", 0.9), ("canary", "churn/4", 0.1)):
+                for _process in range(2):
+                    requests = int(600 * share)
+                    store.add_traffic_window(
+                        TrafficWindow(
+                            new_id(),
+                            pid,
+                            "churn-api",
+                            route,
+                            version,
+                            day + minute * 60_000,
+                            60,
+                            requests,
+                            requests // 50,
+                            int(rng.integers(0, 3)),
+                        )
+                    )
+    finally:
+        client.close()
+    return "churn-api", time.perf_counter() - t0
 
 
 def seed_points(store: Any, project: str, n: int, batch: int = 100_000) -> tuple[str, float]:
@@ -563,6 +644,8 @@ def section_sqlite(a: argparse.Namespace, res: Results, work: Path, mpy: str | N
         some_run = client.store.search_runs([pid], max_results=1).items[0].run_id
     finally:
         client.close()
+    deployment, dep_s = seed_deployment(store_uri, work / "artifacts", "bench-deploy")
+    say(f"seeded a deployment with a day of traffic in {dep_s:.1f} s")
     res.notes.append(
         f"SQLite seeding (not timed against a target): {a.runs:,} runs bulk-loaded in "
         f"{pop:.1f} s; {a.points:,} points through `store.log_batch` (100k per call) in "
@@ -592,6 +675,16 @@ def section_sqlite(a: argparse.Namespace, res: Results, work: Path, mpy: str | N
             res.row(
                 f"{a.points:,} points",
                 "raw metric history (REST)",
+                "loopml",
+                s,
+                bytes=len(r.content),
+            )
+            page = f"/projects/bench-deploy/deployments/{deployment}"
+            s, r = timed(lambda: ok(c.get(page)), a.reps)
+            assert 'id="errors"' in r.text and "primary p99" in r.text, r.text[:300]
+            res.row(
+                "deployment page",
+                "a day of traffic windows, 2,000 segments (30 read for latency)",
                 "loopml",
                 s,
                 bytes=len(r.content),

@@ -83,16 +83,17 @@ def _latency_chart(artifacts: Any, segments: Sequence[Any]) -> dict[str, Any] | 
         except Exception as exc:  # a missing or unreadable segment leaves a gap in the chart
             _log.warning("segment %s has no readable latency: %s", seg.id, exc)
             continue
-        routes = np.asarray(table.column("route").to_pylist(), dtype=object)
+        routes = table.column("route").combine_chunks().dictionary_encode()
+        codes = routes.indices.to_numpy(zero_copy_only=False)
         latency = table.column("latency_ms").to_numpy(zero_copy_only=False)
-        for route in sorted(set(routes.tolist())):
-            values = latency[routes == route]
+        for code, route in sorted(enumerate(routes.dictionary.to_pylist()), key=lambda x: x[1]):
+            values = latency[codes == code]
             if not len(values):
                 continue
-            for q in (50, 95, 99):
+            for q, value in zip((50, 95, 99), np.percentile(values, (50, 95, 99)), strict=True):
                 key = f"{route} p{q}"
                 series[key]["x"].append(seg.start_time)
-                series[key]["y"].append(round(float(np.percentile(values, q)), 3))
+                series[key]["y"].append(round(float(value), 3))
     if not series:
         return None
     return {
