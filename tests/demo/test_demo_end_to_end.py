@@ -44,16 +44,23 @@ def test_demo_quick_closes_the_loop(tmp_path: Path) -> None:
     assert max(w["drift_share"] or 0.0 for w in weeks) >= 0.2  # the last week has none
     fired = {a["rule"] for a in summary["alerts"] if a["kind"] == "fired"}
     assert {"drift", "accuracy"} <= fired
-    # the loop acted on the accuracy alert: retrained, gated, ran a canary, decided. Whether
-    # the challenger wins depends on the weeks it was trained on (the canary's accuracy
-    # criterion refuses a worse one): both decisions are the loop doing its job.
+    # the loop acted on the accuracy alert: retrained, gated, and (past the gate) ran a canary,
+    # then decided. Whether the challenger wins depends on the weeks it was trained on, which
+    # depend on when the alert fired: the demo's weeks are seconds of wall-clock time, so a
+    # loaded machine shifts them. The gate refusing a worse challenger, or the canary's
+    # accuracy criterion rolling it back, is the loop doing its job as much as a promotion.
     loop = summary["loop"]
     assert loop["trigger"]["rule"] == "accuracy"
-    assert loop["phase"] in ("promoted", "rolled_back"), loop["reason"]
+    assert loop["phase"] in ("promoted", "rolled_back", "rejected"), loop["reason"]
     actions = [d["action"] for d in summary["decisions"]]
-    for step in ("loop.triggered", "loop.trained", "loop.canary", f"loop.{loop['phase']}"):
+    for step in ("loop.triggered", "loop.trained", f"loop.{loop['phase']}"):
         assert step in actions
-    assert any("challenger" in w["routes"] for w in weeks)  # the canary served live traffic
+    canaried = loop["phase"] != "rejected"
+    assert ("loop.canary" in actions) == canaried, actions
+    if canaried:
+        assert any("challenger" in w["routes"] for w in weeks)  # it served live traffic
+    else:
+        assert "gate failed" in loop["reason"]
     scores = summary["comparison"]["scores"]
     assert len(scores) == (2 if loop["phase"] == "promoted" else 1)
     assert all(0.5 < s["accuracy"] < 1 and math.isfinite(s["roc_auc"]) for s in scores.values())
