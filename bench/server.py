@@ -1053,7 +1053,7 @@ def main() -> None:
     p.add_argument("--pg-runs", type=int, default=100_000, help="runs for the PostgreSQL search")
     p.add_argument("--points", type=int, default=1_000_000, help="points of the chart's run")
     p.add_argument("--reps", type=int, default=9, help="timed requests per read row")
-    p.add_argument("--auth-blocks", type=int, default=5)
+    p.add_argument("--auth-blocks", type=int, default=10)
     p.add_argument("--auth-per-block", type=int, default=400)
     p.add_argument("--log-runs", type=int, default=5)
     p.add_argument("--log-points", type=int, default=1000)
