@@ -99,17 +99,16 @@ def show(
     """A deployment's routes, models and settings, the versions they resolve to, and each
     route's requests and errors of the last hour (stored by the serving processes)."""
     from loopml.entities import now_ms
-    from loopml.serving.traffic import merge_windows
 
     client = open_client(ctx)
     dep = client.get_deployment(name, project=project)
     since = now_ms() - 3_600_000
     hour: dict[str, list[int]] = {}
-    for t in merge_windows(client.list_traffic_windows(name, start=since, project=project)):
-        counts = hour.setdefault(t.route, [0, 0, 0])
-        counts[0] += t.requests
-        counts[1] += t.client_errors
-        counts[2] += t.server_errors
+    for w in client.list_traffic_windows(name, start=since, project=project):
+        counts = hour.setdefault(w.route, [0, 0, 0])
+        counts[0] += w.requests
+        counts[1] += w.client_errors
+        counts[2] += w.server_errors
     resolved: dict[str, str] = {}
     for r in dep.routes:
         try:
